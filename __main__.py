@@ -1,0 +1,104 @@
+"""airflow-eks: loads the stack config, builds the components, exports."""
+
+import pulumi
+
+from components.airflow import Airflow, AirflowArgs
+from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.bucket import Bucket, BucketArgs
+from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
+from components.config import load_stack_config
+from components.database import Database, DatabaseArgs
+from components.kms import EncryptionKey, EncryptionKeyArgs
+from components.network import Network, NetworkArgs
+
+cfg = load_stack_config()
+prefix = f"{cfg.project}-{cfg.stack}"
+
+key = EncryptionKey(prefix, EncryptionKeyArgs(
+    description=f"{prefix}: EKS secrets, RDS, S3 and log groups",
+    region=cfg.region, protect=cfg.production))
+
+network = Network(prefix, NetworkArgs(
+    cidr=cfg.network.cidr,
+    availability_zones=cfg.network.availability_zones,
+    one_nat_per_az=cfg.network.nat_gateways == "onePerAz",
+    cluster_name=cfg.cluster.name,
+    flow_log_retention_days=cfg.network.flow_log_retention_days,
+    kms_key_arn=key.key_arn))
+
+cluster = Cluster(prefix, ClusterArgs(
+    cluster_name=cfg.cluster.name,
+    kubernetes_version=cfg.cluster.kubernetes_version,
+    vpc_id=network.vpc_id,
+    private_subnet_ids=network.private_subnet_ids,
+    public_subnet_ids=network.public_subnet_ids,
+    public_access_cidrs=cfg.cluster.public_access_cidrs,
+    kms_key_arn=key.key_arn,
+    log_retention_days=cfg.cluster.log_retention_days,
+    system=cfg.cluster.system,
+    tasks=cfg.cluster.tasks,
+    protect=cfg.production))
+
+ClusterAutoscaler(f"{prefix}-autoscaler", ClusterAutoscalerArgs(
+    cluster_name=cluster.cluster_name,
+    kubernetes_version=cfg.cluster.kubernetes_version,
+    region=cfg.region,
+    oidc_provider_arn=cluster.oidc_provider_arn,
+    oidc_provider_url=cluster.oidc_provider_url,
+    provider=cluster.provider,
+    node_selector={NODE_GROUP_LABEL: "system"}))
+
+# Depends on the network only, so RDS is created while EKS is.
+database = Database(f"{prefix}-metadata", DatabaseArgs(
+    identifier=f"{prefix}-metadata",
+    settings=cfg.database,
+    vpc_id=network.vpc_id,
+    subnet_ids=network.private_subnet_ids,
+    client_security_group_id=cluster.node_security_group_id,
+    kms_key_arn=key.key_arn,
+    protect=cfg.production))
+
+logs = Bucket(f"{prefix}-logs", BucketArgs(
+    purpose="logs", kms_key_arn=key.key_arn,
+    expire_after_days=cfg.buckets.task_log_retention_days,
+    noncurrent_version_days=cfg.buckets.noncurrent_version_retention_days,
+    protect=cfg.production))
+data = Bucket(f"{prefix}-data", BucketArgs(
+    purpose="data", kms_key_arn=key.key_arn,
+    noncurrent_version_days=cfg.buckets.noncurrent_version_retention_days,
+    protect=cfg.production))
+
+airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
+    provider=cluster.provider,
+    oidc_provider_arn=cluster.oidc_provider_arn,
+    oidc_provider_url=cluster.oidc_provider_url,
+    region=cfg.region,
+    settings=cfg.airflow,
+    dags=cfg.dags,
+    metadata_connection_url=database.connection_url,
+    logs_bucket_name=logs.bucket_name,
+    logs_bucket_arn=logs.arn,
+    data_bucket_name=data.bucket_name,
+    data_bucket_arn=data.arn,
+    kms_key_arn=key.key_arn,
+    system_node_selector={NODE_GROUP_LABEL: "system"},
+    tasks_node_selector={NODE_GROUP_LABEL: "tasks"},
+    tasks_taint_key=TASKS_TAINT_KEY))
+
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+pulumi.export("vpcId", network.vpc_id)
+pulumi.export("privateSubnetIds", network.private_subnet_ids)
+pulumi.export("publicSubnetIds", network.public_subnet_ids)
+pulumi.export("kubectlSetupCommand",
+              f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster.name}")
+pulumi.export("databaseEndpoint", database.endpoint)
+pulumi.export("logsBucket", logs.bucket_name)
+pulumi.export("dataBucket", data.bucket_name)
+pulumi.export("portForwardCommand", airflow.port_forward_command)
+pulumi.export("uiUrl", airflow.ui_url)
+pulumi.export("airflowAdminUsername", cfg.airflow.admin_username)
+pulumi.export("airflowAdminPassword", airflow.admin_password)
+pulumi.export("dagsRepo", cfg.dags.repo)
+pulumi.export("dagsRevision", cfg.dags.revision)

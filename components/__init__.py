@@ -1,0 +1,1 @@
+"""ComponentResources of airflow-eks, one per module."""

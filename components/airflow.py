@@ -1,0 +1,422 @@
+"""Airflow: the official Apache Airflow Helm chart, installed on the cluster.
+
+Creates:
+- the ``airflow`` namespace (Pod Security: baseline enforced, restricted warned);
+- Kubernetes Secrets that the chart references by name, never as values:
+  the metadata DB connection (through pgbouncer), pgbouncer's config and
+  stats connection (scram-sha-256, TLS to RDS), a Fernet key, the API secret
+  key, the JWT secret, the admin password, and the git credentials (an SSH
+  deploy key, or an HTTPS token). The keys are generated once (pulumi-random)
+  and live in the state as secrets; ``airflow.secretsRevision`` rotates them
+  on purpose and rolls the pods;
+- one IRSA role per Airflow component, each with the least it needs on the
+  logs and data buckets;
+- a ``helm.v3.Release`` of the pinned chart: real Helm, so that the chart's
+  jobs run; ``atomic``, ``cleanup_on_fail``, and a timeout that covers the
+  first DB migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
+  deep-merged with the computed ones from :func:`computed_values`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import unquote, urlsplit
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig
+from components.irsa import IrsaRole, IrsaRoleArgs
+from components.kms import Condition, Statement
+
+CHART = "airflow"
+CHART_REPO = "https://airflow.apache.org"
+# Chart 1.18.0 is the first with Airflow 3 support, and the release that
+# shared/airflow-chart/values.schema.json describes. Bumping it: README, "Upgrades".
+CHART_VERSION = "1.18.0"
+RELEASE = "airflow"
+NAMESPACE = "airflow"
+API_PORT = 8080
+PGBOUNCER_PORT = 6543
+LOGS_PREFIX = "task-logs"
+LOGS_CONN_ID = "aws_logs"
+HELM_DIR = Path(__file__).resolve().parent.parent / "helm"
+
+# Service accounts as the chart names them (release "airflow"); the chart
+# creates them and binds its RBAC to these names, so we only annotate them.
+SERVICE_ACCOUNTS = {
+    "workers": f"{RELEASE}-worker",
+    "scheduler": f"{RELEASE}-scheduler",
+    "apiServer": f"{RELEASE}-api-server",
+    "triggerer": f"{RELEASE}-triggerer",
+    "dagProcessor": f"{RELEASE}-dag-processor",
+}
+_IRSA_SUFFIX = {"workers": "worker", "scheduler": "scheduler", "apiServer": "api-server",
+                "triggerer": "triggerer", "dagProcessor": "dag-processor"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AirflowArgs:
+    """Inputs of :class:`Airflow`."""
+
+    provider: k8s.Provider
+    """Kubernetes provider of the cluster."""
+    oidc_provider_arn: pulumi.Input[str]
+    """Cluster OIDC provider ARN, for IRSA."""
+    oidc_provider_url: pulumi.Input[str]
+    """Cluster OIDC issuer URL, for IRSA."""
+    region: str
+    """AWS region of the buckets."""
+    settings: AirflowConfig
+    """Validated Airflow settings."""
+    dags: DagsConfig
+    """Validated git-sync settings."""
+    metadata_connection_url: pulumi.Output[str]
+    """Secret SQLAlchemy URL of the RDS database (``...?sslmode=require``)."""
+    logs_bucket_name: pulumi.Input[str]
+    """Bucket for remote task logs."""
+    logs_bucket_arn: pulumi.Input[str]
+    """ARN of the logs bucket."""
+    data_bucket_name: pulumi.Input[str]
+    """Bucket DAGs read and write."""
+    data_bucket_arn: pulumi.Input[str]
+    """ARN of the data bucket."""
+    kms_key_arn: pulumi.Input[str]
+    """Key of the buckets' SSE-KMS encryption."""
+    system_node_selector: dict[str, str]
+    """Where Airflow's long-running components run."""
+    tasks_node_selector: dict[str, str]
+    """Where task pods run."""
+    tasks_taint_key: str
+    """Taint of the tasks node group, tolerated by task pods only."""
+
+
+# ------------------------------------------------------------- pure helpers
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's merge: maps merge recursively, anything else in ``override`` wins."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def static_values(high_availability: bool) -> dict[str, Any]:
+    """helm/values.yaml, with helm/values-ha.yaml over it for HA stacks."""
+    values = yaml.safe_load((HELM_DIR / "values.yaml").read_text())
+    if high_availability:
+        values = deep_merge(values, yaml.safe_load((HELM_DIR / "values-ha.yaml").read_text()))
+    return values
+
+
+@dataclass(frozen=True)
+class _Url:
+    username: str
+    password: str
+    host: str
+    port: int
+    database: str
+
+
+def _parse(url: str) -> _Url:
+    parts = urlsplit(url)
+    return _Url(unquote(parts.username or ""), unquote(parts.password or ""),
+                parts.hostname or "", parts.port or 5432, parts.path.lstrip("/"))
+
+
+def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int) -> str:
+    """pgbouncer.ini: scram-sha-256 from clients, TLS required to RDS."""
+    db = _parse(url)
+    return "\n".join([
+        "[databases]",
+        f"{RELEASE}-metadata = host={db.host} dbname={db.database} port={db.port} pool_size={pool_size}",
+        "",
+        "[pgbouncer]",
+        "pool_mode = transaction",
+        f"listen_port = {PGBOUNCER_PORT}",
+        "listen_addr = *",
+        "auth_type = scram-sha-256",
+        "auth_file = /etc/pgbouncer/users.txt",
+        f"stats_users = {db.username}",
+        "ignore_startup_parameters = extra_float_digits",
+        f"max_client_conn = {max_client_conn}",
+        "verbose = 0",
+        "log_disconnections = 0",
+        "log_connections = 0",
+        "server_tls_sslmode = require",
+        "server_tls_ciphers = normal",
+        "",
+    ])
+
+
+def pgbouncer_users(url: str) -> str:
+    """pgbouncer's auth_file: the one user, quoted as pgbouncer expects."""
+    db = _parse(url)
+    return f'"{db.username}" "{db.password}"\n'
+
+
+def metadata_via_pgbouncer(url: str) -> str:
+    """What Airflow connects to: pgbouncer's service, in-cluster."""
+    db = _parse(url)
+    return (f"postgresql://{db.username}:{db.password}@{RELEASE}-pgbouncer.{NAMESPACE}:"
+            f"{PGBOUNCER_PORT}/{RELEASE}-metadata?sslmode=disable")
+
+
+def pgbouncer_stats(url: str) -> str:
+    """Connection of pgbouncer's metrics exporter sidecar (same pod)."""
+    db = _parse(url)
+    return f"postgresql://{db.username}:{db.password}@127.0.0.1:{PGBOUNCER_PORT}/pgbouncer?sslmode=disable"
+
+
+def fernet_from_base64(b64: str) -> str:
+    """A Fernet key is 32 random bytes in URL-safe base64."""
+    return b64.replace("+", "-").replace("/", "_")
+
+
+def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pulumi.Input[str],
+                    key_arn: pulumi.Input[str], region: str) -> list[Statement]:
+    """Least privilege per component: the API server reads logs; the scheduler,
+    triggerer and dag processor write them (S3 log writes read the old object
+    to append); task pods write logs and read/write the data bucket."""
+    logs_objects = pulumi.Output.concat(logs_arn, f"/{LOGS_PREFIX}/*")
+    writes_logs = component != "apiServer"
+    statements = [
+        Statement(sid="ListTaskLogs", actions=["s3:ListBucket"], resources=[logs_arn],
+                  conditions=[Condition(test="StringLike", variable="s3:prefix",
+                                        values=[f"{LOGS_PREFIX}/*"])]),
+        Statement(sid="WriteTaskLogs" if writes_logs else "ReadTaskLogs",
+                  actions=["s3:GetObject", "s3:PutObject"] if writes_logs else ["s3:GetObject"],
+                  resources=[logs_objects]),
+    ]
+    if component == "workers":
+        statements += [
+            Statement(sid="ListData", actions=["s3:ListBucket"], resources=[data_arn]),
+            Statement(sid="ReadWriteData",
+                      actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                      resources=[pulumi.Output.concat(data_arn, "/*")]),
+        ]
+    statements.append(Statement(
+        sid="UseBucketKeyThroughS3",
+        actions=["kms:Decrypt", "kms:GenerateDataKey"] if writes_logs else ["kms:Decrypt"],
+        resources=[key_arn],
+        conditions=[Condition(test="StringEquals", variable="kms:ViaService",
+                              values=[f"s3.{region}.amazonaws.com"])]))
+    return statements
+
+
+def git_sync_values(dags: DagsConfig, secret_name: str | None) -> dict[str, Any]:
+    """dags.gitSync. One revision per stack: ``ref`` and ``branch`` both carry
+    it and ``rev`` stays HEAD, so git-sync v4's legacy --branch/--rev handling
+    cannot pick another revision than ``ref`` (apache/airflow#42918)."""
+    values: dict[str, Any] = {
+        "repo": dags.repo,
+        "ref": dags.revision,
+        "branch": dags.revision,
+        "rev": "HEAD",
+        "subPath": dags.sub_path,
+        "period": f"{dags.sync_period_seconds}s",
+    }
+    if dags.uses_ssh:
+        values["sshKeySecret"] = secret_name
+        values["knownHosts"] = dags.known_hosts
+    elif secret_name:
+        values["credentialsSecret"] = secret_name
+    return values
+
+
+def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[str]],
+                    git_secret: str | None, admin_secret: str,
+                    pgbouncer_config_secret: str, pgbouncer_stats_secret: str) -> dict[str, Any]:
+    """The values that depend on the stack; merged over helm/values.yaml."""
+    s = args.settings
+    aws_conn = json.dumps({"conn_type": "aws", "extra": {"region_name": args.region}})
+    values: dict[str, Any] = {
+        "airflowVersion": AIRFLOW_VERSION,
+        "defaultAirflowRepository": s.image_repository,
+        "defaultAirflowTag": s.image_tag,
+        "images": {"airflow": {"repository": s.image_repository, "tag": s.image_tag}},
+        "nodeSelector": args.system_node_selector,
+        # Bumping secretsRevision rotates the keys and changes this annotation,
+        # so every Airflow pod rolls with the new Secrets.
+        "airflowPodAnnotations": {"airflow-eks/secrets-revision": str(s.secrets_revision)},
+        "env": [
+            # Key-less AWS connections: boto3 picks up the IRSA web-identity token.
+            {"name": f"AIRFLOW_CONN_{LOGS_CONN_ID.upper()}", "value": aws_conn},
+            {"name": "AIRFLOW_CONN_AWS_DEFAULT", "value": aws_conn},
+            {"name": "AIRFLOW_VAR_DATA_BUCKET", "value": args.data_bucket_name},
+        ],
+        "config": {"logging": {
+            "remote_base_log_folder": pulumi.Output.concat("s3://", args.logs_bucket_name,
+                                                           f"/{LOGS_PREFIX}"),
+        }},
+        "workers": {
+            "nodeSelector": args.tasks_node_selector,
+            "tolerations": [{"key": args.tasks_taint_key, "operator": "Equal", "value": "true",
+                             "effect": "NoSchedule"}],
+        },
+        "dags": {"gitSync": git_sync_values(args.dags, git_secret)},
+        "pgbouncer": {"configSecretName": pgbouncer_config_secret,
+                      "metricsExporterSidecar": {"statsSecretName": pgbouncer_stats_secret}},
+        "createUserJob": {
+            # The password reaches the job from a Secret; the chart's own
+            # defaultUser would put it in the values and the Job spec.
+            "command": None,
+            "args": ["bash", "-c",
+                     'exec airflow users create --role Admin --username "$ADMIN_USERNAME" '
+                     '--email "$ADMIN_EMAIL" --firstname Platform --lastname Admin '
+                     '--password "$ADMIN_PASSWORD"'],
+            "env": [
+                {"name": "ADMIN_USERNAME", "value": s.admin_username},
+                {"name": "ADMIN_EMAIL", "value": s.admin_email},
+                {"name": "ADMIN_PASSWORD",
+                 "valueFrom": {"secretKeyRef": {"name": admin_secret, "key": "password"}}},
+            ],
+        },
+    }
+    for component, arn in role_arns.items():
+        values.setdefault(component, {})["serviceAccount"] = {
+            "create": True, "annotations": {"eks.amazonaws.com/role-arn": arn}}
+    return values
+
+
+# ---------------------------------------------------------------- component
+
+
+class Airflow(pulumi.ComponentResource):
+    """Airflow 3 on EKS through the official chart."""
+
+    values: pulumi.Output[dict[str, Any]]
+    admin_password: pulumi.Output[str]
+    role_arns: dict[str, pulumi.Output[str]]
+    port_forward_command: str
+    ui_url: str
+
+    def __init__(self, name: str, args: AirflowArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("airflow-eks:index:Airflow", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        static = static_values(args.settings.high_availability)
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+            }),
+            opts=k8s_opts,
+        )
+        ns = namespace.metadata.apply(lambda m: m.name or NAMESPACE)
+        secrets: list[k8s.core.v1.Secret] = []
+
+        def secret(suffix: str, secret_name: str, data: Mapping[str, pulumi.Input[str]]) -> str:
+            secrets.append(k8s.core.v1.Secret(
+                f"{name}-{suffix}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=ns),
+                type="Opaque",
+                string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
+                opts=k8s_opts,
+            ))
+            return secret_name
+
+        # Generated once, kept in the state; only a secretsRevision bump replaces them.
+        keepers = {"secretsRevision": str(args.settings.secrets_revision)}
+        fernet = random.RandomBytes(f"{name}-fernet-key", length=32, keepers=keepers, opts=child)
+        api_key = random.RandomPassword(f"{name}-api-secret-key", length=64, special=False,
+                                        keepers=keepers, opts=child)
+        jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False,
+                                    keepers=keepers, opts=child)
+        admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False,
+                                      keepers=keepers, opts=child)
+
+        url = args.metadata_connection_url
+        pool = int(static["pgbouncer"]["metadataPoolSize"])
+        max_conn = int(static["pgbouncer"]["maxClientConn"])
+        secret("metadata", static["data"]["metadataSecretName"],
+               {"connection": url.apply(metadata_via_pgbouncer)})
+        pgb_config = secret("pgbouncer-config", f"{RELEASE}-pgbouncer-config", {
+            "pgbouncer.ini": url.apply(lambda u: pgbouncer_ini(u, pool, max_conn)),
+            "users.txt": url.apply(pgbouncer_users),
+        })
+        pgb_stats = secret("pgbouncer-stats", f"{RELEASE}-pgbouncer-stats",
+                           {"connection": url.apply(pgbouncer_stats)})
+        secret("fernet-key", static["fernetKeySecretName"],
+               {"fernet-key": fernet.base64.apply(fernet_from_base64)})
+        # One Secret for both names: Airflow 3 reads api-secret-key; chart
+        # templates still written for Airflow 2 read webserver-secret-key.
+        secret("api-secret-key", static["apiSecretKeySecretName"],
+               {"api-secret-key": api_key.result, "webserver-secret-key": api_key.result})
+        secret("jwt-secret", static["jwtSecretName"], {"jwt-secret": jwt.result})
+        admin_secret = secret("admin", f"{RELEASE}-admin", {"password": admin.result})
+
+        git_secret = None
+        if args.dags.ssh_private_key is not None:
+            git_secret = secret("git-ssh", f"{RELEASE}-git-ssh",
+                                {"gitSshKey": args.dags.ssh_private_key})
+        elif args.dags.https_token is not None:
+            user, token = args.dags.https_username, args.dags.https_token
+            git_secret = secret("git-credentials", f"{RELEASE}-git-credentials", {
+                # git-sync v4 and v3 names; the chart's image is v4.
+                "GITSYNC_USERNAME": user, "GITSYNC_PASSWORD": token,
+                "GIT_SYNC_USERNAME": user, "GIT_SYNC_PASSWORD": token,
+            })
+
+        roles = {
+            component: IrsaRole(f"{name}-{_IRSA_SUFFIX[component]}", IrsaRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_provider_url=args.oidc_provider_url,
+                namespace=NAMESPACE,
+                service_account=sa,
+                statements=role_statements(component, logs_arn=args.logs_bucket_arn,
+                                           data_arn=args.data_bucket_arn,
+                                           key_arn=args.kms_key_arn, region=args.region),
+            ), opts=child)
+            for component, sa in SERVICE_ACCOUNTS.items()
+        }
+
+        values = deep_merge(static, computed_values(
+            args, role_arns={c: r.arn for c, r in roles.items()}, git_secret=git_secret,
+            admin_secret=admin_secret, pgbouncer_config_secret=pgb_config,
+            pgbouncer_stats_secret=pgb_stats))
+
+        k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE,
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            wait_for_jobs=True,
+            # First install: image pulls, the DB migration of an empty
+            # metadata DB (3-5 min), then the deployments' readiness.
+            timeout=1200,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                        depends_on=[namespace, *secrets]),
+        )
+
+        self.values = pulumi.Output.from_input(values)  # type: ignore[arg-type]
+        self.admin_password = pulumi.Output.secret(admin.result)
+        self.role_arns = {c: r.arn for c, r in roles.items()}
+        self.port_forward_command = (f"kubectl -n {NAMESPACE} port-forward "
+                                     f"svc/{RELEASE}-api-server {API_PORT}:{API_PORT}")
+        self.ui_url = f"http://localhost:{API_PORT}"
+        self.register_outputs({
+            "portForwardCommand": self.port_forward_command,
+            "uiUrl": self.ui_url,
+            "adminPassword": self.admin_password,
+            "roleArns": self.role_arns,
+        })

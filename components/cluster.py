@@ -1,0 +1,224 @@
+"""Cluster: the EKS control plane, its nodes and its managed add-ons.
+
+Creates:
+- an EKS cluster (pulumi-eks) with a pinned Kubernetes version, the IAM OIDC
+  provider, all five control-plane log types into a KMS-encrypted log group,
+  Kubernetes secrets envelope-encrypted with the stack's rotating KMS key,
+  private endpoint access, and public access limited to the configured CIDRs;
+- managed add-ons vpc-cni, coredns, kube-proxy (through pulumi-eks) and the EBS
+  CSI driver with its own IRSA role, plus an encrypted gp3 default StorageClass;
+- a node IAM role, registered through an EKS access entry;
+- two managed node groups in the private subnets, each on its own launch
+  template: IMDSv2 required with a hop limit of 1 (pods cannot reach the node
+  role), encrypted gp3 root volumes, no public IPs:
+  - ``system`` for Airflow's long-running components;
+  - ``tasks`` for KubernetesExecutor task pods, labelled and tainted so that
+    only task pods land there;
+- a Kubernetes provider bound to the cluster, for the releases that follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from components.config import NodeGroupConfig
+from components.irsa import IrsaRole, IrsaRoleArgs
+from components.kms import Principal, Statement
+
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+NODE_GROUP_LABEL = "airflow-eks/node-group"
+TASKS_TAINT_KEY = "airflow-eks/tasks"
+EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
+_NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
+                  # aws-node runs on the host network, so it still reaches IMDS with
+                  # a hop limit of 1; pods on the pod network do not.
+                  "AmazonEKS_CNI_Policy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    """Inputs of :class:`Cluster`."""
+
+    cluster_name: str
+    """EKS cluster name."""
+    kubernetes_version: str
+    """Pinned Kubernetes minor version."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the cluster."""
+    private_subnet_ids: pulumi.Input[list[str]]
+    """Subnets of the nodes and of the control-plane ENIs."""
+    public_subnet_ids: pulumi.Input[list[str]]
+    """Subnets for internet-facing load balancers only."""
+    public_access_cidrs: tuple[str, ...]
+    """CIDRs allowed on the public endpoint; empty disables it."""
+    kms_key_arn: pulumi.Input[str]
+    """Key for the secrets envelope and the control-plane log group."""
+    log_retention_days: int
+    """Retention of the control-plane log group."""
+    system: NodeGroupConfig
+    """System node group settings."""
+    tasks: NodeGroupConfig
+    """Tasks node group settings."""
+    protect: bool
+    """EKS deletion protection (production)."""
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS cluster with two managed node groups, add-ons and a Kubernetes provider."""
+
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_url: pulumi.Output[str]
+    node_security_group_id: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("airflow-eks:index:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+
+        # EKS would create this group itself, with no retention and no encryption.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            opts=child,
+        )
+
+        node_assume = aws.iam.get_policy_document_output(statements=[Statement(
+            actions=["sts:AssumeRole"],
+            principals=[Principal(type="Service", identifiers=["ec2.amazonaws.com"])],
+        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=node_assume.json, opts=child)
+        for policy in _NODE_POLICIES:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=node_role.name,
+                policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy),
+                opts=child)
+
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            public_subnet_ids=args.public_subnet_ids,
+            node_associate_public_ip_address=False,
+            skip_default_node_group=True,
+            # Managed nodes then use the EKS-created cluster security group,
+            # which is what cluster_security_group_id returns.
+            skip_default_security_groups=True,
+            authentication_mode=eks.AuthenticationMode.API,
+            instance_roles=[node_role],
+            create_oidc_provider=True,
+            endpoint_private_access=True,
+            endpoint_public_access=bool(args.public_access_cidrs),
+            public_access_cidrs=list(args.public_access_cidrs) or None,
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            encryption_config_key_arn=args.kms_key_arn,
+            deletion_protection=args.protect,
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=True),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
+            storage_classes={"gp3": eks.StorageClassArgs(
+                type="gp3", default=True, encrypted=True, allow_volume_expansion=True,
+                volume_binding_mode="WaitForFirstConsumer")},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+
+        node_groups = [
+            self._node_group(name, "system", args.system, cluster, node_role,
+                             args.private_subnet_ids, taint=False),
+            self._node_group(name, "tasks", args.tasks, cluster, node_role,
+                             args.private_subnet_ids, taint=True),
+        ]
+
+        ebs_role = IrsaRole(f"{name}-ebs-csi", IrsaRoleArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_provider_url=cluster.oidc_provider_url,
+            namespace=EBS_CSI_SERVICE_ACCOUNT[0],
+            service_account=EBS_CSI_SERVICE_ACCOUNT[1],
+            # AWS publishes and maintains this policy for the add-on; its
+            # write actions are conditioned on the ebs.csi.aws.com tags.
+            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+        ), opts=child)
+        aws.eks.Addon(
+            f"{name}-ebs-csi",
+            cluster_name=args.cluster_name,
+            addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=ebs_role.arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            # Its controller needs nodes to become ACTIVE.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *node_groups]),
+        )
+
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=cluster.kubeconfig_json,
+            enable_server_side_apply=True,
+            opts=child,
+        )
+        self.cluster_name = pulumi.Output.from_input(cluster.kubeconfig_json).apply(
+            lambda _: args.cluster_name)
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.oidc_provider_arn = cluster.oidc_provider_arn
+        self.oidc_provider_url = cluster.oidc_provider_url
+        self.node_security_group_id = cluster.cluster_security_group_id
+        self.register_outputs({
+            "clusterName": self.cluster_name,
+            "kubeconfig": self.kubeconfig,
+            "oidcProviderArn": self.oidc_provider_arn,
+            "oidcProviderUrl": self.oidc_provider_url,
+            "nodeSecurityGroupId": self.node_security_group_id,
+        })
+
+    def _node_group(self, name: str, group: str, cfg: NodeGroupConfig, cluster: eks.Cluster,
+                    node_role: aws.iam.Role, subnet_ids: pulumi.Input[list[str]],
+                    *, taint: bool) -> eks.ManagedNodeGroup:
+        child = pulumi.ResourceOptions(parent=self)
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{group}-lt",
+            description=f"airflow-eks {group} nodes: IMDSv2 with hop limit 1, encrypted root",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # 1, not pulumi-eks' 2: a pod's extra network hop cannot reach IMDS.
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=cfg.disk_size_gib, volume_type="gp3",
+                    encrypted="true", delete_on_termination="true"),
+            )],
+            update_default_version=True,
+            opts=child,
+        )
+        return eks.ManagedNodeGroup(
+            f"{name}-{group}",
+            cluster=cluster,
+            node_role=node_role,
+            subnet_ids=subnet_ids,
+            ami_type="AL2023_ARM_64_STANDARD" if cfg.arm64 else "AL2023_x86_64_STANDARD",
+            instance_types=list(cfg.instance_types),
+            capacity_type=cfg.capacity_type,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=cfg.min_size, max_size=cfg.max_size, desired_size=cfg.desired_size),
+            # The Cluster Autoscaler owns the desired size; a second `pulumi up`
+            # must not reset it.
+            ignore_scaling_changes=True,
+            labels={NODE_GROUP_LABEL: group},
+            taints=[aws.eks.NodeGroupTaintArgs(key=TASKS_TAINT_KEY, value="true",
+                                               effect="NO_SCHEDULE")] if taint else [],
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            opts=child,
+        )

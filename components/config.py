@@ -1,0 +1,564 @@
+"""Typed, validated stack configuration.
+
+The stack config is read once, here, into a frozen :class:`StackConfig`. Every
+``airflow-eks:*`` key is declared in ``Pulumi.yaml`` with its type, description
+and default; this module takes the defaults from that file, so there is one
+source of truth, and refuses keys that are not declared (typos).
+
+Any invalid value raises :class:`ConfigError` before a resource is registered.
+The message names the full key, the bad value and what is allowed. Secret
+values are never echoed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pulumi
+import yaml
+
+PROJECT = "airflow-eks"
+PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+# EKS standard-support versions only: a cluster in extended support costs
+# $0.60/h instead of $0.10/h, which alone would break the cost targets.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
+# Majors supported both by RDS and by Airflow 3.0's metadata DB.
+SUPPORTED_POSTGRES_MAJORS = ("15", "16", "17")
+# The only retention values CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
+                      731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+# The chart, the Airflow image and dags/ tests are pinned together; see README "Versions".
+AIRFLOW_VERSION = "3.0.6"
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """One invalid stack config value: names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str, *, secret: bool = False):
+        self.key = f"{PROJECT}:{key}" if ":" not in key else key
+        shown = "[secret]" if secret else repr(value)
+        super().__init__(f"invalid stack config {self.key} = {shown}: {allowed}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declaration:
+    """A config key as declared in Pulumi.yaml."""
+
+    key: str
+    """Key without the project prefix, e.g. ``cluster.nodeGroups.tasks.maxSize``."""
+    type: str
+    """``string``, ``integer``, ``boolean`` or ``array``."""
+    default: Any
+    """Declared default, or the module's ``_MISSING`` sentinel when the key is required."""
+    secret: bool
+    """Whether the value must be set with ``pulumi config set --secret``."""
+    description: str
+    """Human description, reused by the README's configuration reference."""
+
+
+def load_declarations(path: Path = PULUMI_YAML) -> dict[str, Declaration]:
+    """Reads the ``config:`` block of Pulumi.yaml."""
+    raw = yaml.safe_load(path.read_text())["config"]
+    decls = {}
+    for key, spec in raw.items():
+        if not isinstance(spec, dict) or "type" not in spec:
+            continue  # a plain value for another namespace (e.g. aws:region)
+        decls[key] = Declaration(
+            key=key,
+            type=spec["type"],
+            default=spec.get("default", _MISSING),
+            secret=bool(spec.get("secret", False)),
+            description=spec.get("description", ""),
+        )
+    return decls
+
+
+# ---------------------------------------------------------------- typed views
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """VPC layout."""
+
+    cidr: str
+    """IPv4 CIDR of the VPC."""
+    availability_zones: tuple[str, ...]
+    """AZs the subnets are spread over."""
+    nat_gateways: str
+    """``single`` or ``onePerAz``."""
+    flow_log_retention_days: int
+    """Retention of the flow-log group, in days."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeGroupConfig:
+    """One EKS managed node group."""
+
+    instance_types: tuple[str, ...]
+    """EC2 instance types, all of one CPU architecture."""
+    capacity_type: str
+    """``ON_DEMAND`` or ``SPOT``."""
+    min_size: int
+    """Autoscaling floor."""
+    max_size: int
+    """Autoscaling ceiling."""
+    desired_size: int
+    """Initial size."""
+    disk_size_gib: int
+    """Encrypted gp3 root volume size."""
+
+    @property
+    def arm64(self) -> bool:
+        """True for Graviton instance families (t4g, m7g, c7gn, r8g, ...)."""
+        return _is_graviton(self.instance_types[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """EKS control plane and node groups."""
+
+    name: str
+    """EKS cluster name (``<project>-<stack>``)."""
+    kubernetes_version: str
+    """Pinned Kubernetes minor version."""
+    public_access_cidrs: tuple[str, ...]
+    """CIDRs allowed on the public endpoint; empty = private only."""
+    log_retention_days: int
+    """Retention of the control-plane log group."""
+    system: NodeGroupConfig
+    """Node group for Airflow's long-running components."""
+    tasks: NodeGroupConfig
+    """Tainted node group for KubernetesExecutor task pods."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseConfig:
+    """RDS PostgreSQL metadata database."""
+
+    instance_class: str
+    """RDS instance class."""
+    engine_version: str
+    """PostgreSQL major version."""
+    allocated_storage_gib: int
+    """Initial storage."""
+    max_allocated_storage_gib: int
+    """Storage autoscaling ceiling."""
+    multi_az: bool
+    """Multi-AZ standby."""
+    backup_retention_days: int
+    """Automated backup retention."""
+    log_retention_days: int
+    """Retention of the exported PostgreSQL log groups."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketsConfig:
+    """Lifecycle settings of the logs and data buckets."""
+
+    task_log_retention_days: int
+    """Days before task logs expire."""
+    noncurrent_version_retention_days: int
+    """Days before noncurrent versions expire."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AirflowConfig:
+    """The Airflow release."""
+
+    high_availability: bool
+    """Replicas and PodDisruptionBudgets for the control components."""
+    secrets_revision: int
+    """Bumping it rotates the generated keys and rolls the pods."""
+    admin_username: str
+    """Admin account name."""
+    admin_email: str
+    """Admin account email."""
+    image_repository: str
+    """Airflow image repository."""
+    image_tag: str
+    """Airflow image tag."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DagsConfig:
+    """Where DAGs come from. The one place a future GitDagBundle would read too."""
+
+    repo: str
+    """Git URL."""
+    revision: str
+    """The branch, tag or commit that is synced."""
+    revision_is_branch: bool
+    """True when ``revision`` came from dags.branch (follows the branch)."""
+    sub_path: str
+    """Folder of the repository holding the DAGs."""
+    sync_period_seconds: int
+    """git-sync poll period."""
+    known_hosts: str
+    """Pinned known_hosts lines (SSH)."""
+    ssh_private_key: pulumi.Output[str] | None
+    """Secret SSH deploy key, ending with a newline; None for https repos."""
+    https_username: str
+    """Username sent with ``https_token``."""
+    https_token: pulumi.Output[str] | None
+    """Secret token for a private https repo; None otherwise."""
+
+    @property
+    def uses_ssh(self) -> bool:
+        """True for ssh:// and scp-like git@ URLs."""
+        return not self.repo.startswith("https://")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """Everything the program needs from the stack, parsed once and validated."""
+
+    project: str
+    """Pulumi project name."""
+    stack: str
+    """Pulumi stack name."""
+    region: str
+    """AWS region (``aws:region``)."""
+    production: bool
+    """Production stack: stricter checks and protected stateful resources."""
+    network: NetworkConfig
+    """VPC."""
+    cluster: ClusterConfig
+    """EKS."""
+    database: DatabaseConfig
+    """RDS."""
+    buckets: BucketsConfig
+    """S3."""
+    airflow: AirflowConfig
+    """The Helm release."""
+    dags: DagsConfig
+    """git-sync source."""
+
+
+# -------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Typed access to raw config values, raising ConfigError on the first bad one."""
+
+    def __init__(self, raw: Mapping[str, Any], decls: Mapping[str, Declaration]):
+        self._raw = raw
+        self._decls = decls
+
+    def _value(self, key: str) -> Any:
+        decl = self._decls[key]
+        value = self._raw.get(f"{PROJECT}:{key}", _MISSING)
+        if value is _MISSING:
+            value = decl.default
+        if value is _MISSING:
+            raise ConfigError(key, None, f"required: {decl.description}")
+        return value
+
+    def is_set(self, key: str) -> bool:
+        return self._raw.get(f"{PROJECT}:{key}") not in (None, "")
+
+    def string(self, key: str) -> str:
+        value = self._value(key)
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "expected a string",
+                              secret=self._decls[key].secret)
+        return value
+
+    def integer(self, key: str, *, lo: int, hi: int | None = None) -> int:
+        value = self._value(key)
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, value, "expected a whole number")
+        if value < lo or (hi is not None and value > hi):
+            bound = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+            raise ConfigError(key, value, f"expected a whole number {bound}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._value(key)
+        if isinstance(value, str) and value in ("true", "false"):
+            value = value == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "expected true or false")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._value(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ConfigError(key, value, "expected a list of strings") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, value, "expected a list of strings")
+        return tuple(value)
+
+    def choice(self, key: str, choices: Sequence[str]) -> str:
+        value = self.string(key)
+        if value not in choices:
+            raise ConfigError(key, value, f"expected one of {', '.join(choices)}")
+        return value
+
+    def retention(self, key: str) -> int:
+        value = self.integer(key, lo=1)
+        if value not in LOG_RETENTION_DAYS:
+            raise ConfigError(key, value, "expected a CloudWatch Logs retention: "
+                              + ", ".join(map(str, LOG_RETENTION_DAYS)))
+        return value
+
+
+def _is_graviton(instance_type: str) -> bool:
+    family = instance_type.split(".", 1)[0]
+    return bool(re.fullmatch(r"[a-z]+\d+[a-z]*g[a-z]*", family))
+
+
+def _check_unknown_keys(raw: Mapping[str, Any], decls: Mapping[str, Declaration]) -> None:
+    for full_key in sorted(raw):
+        if not full_key.startswith(f"{PROJECT}:"):
+            continue
+        key = full_key.split(":", 1)[1]
+        if key not in decls:
+            close = difflib.get_close_matches(key, list(decls), n=1)
+            hint = f"did you mean {PROJECT}:{close[0]}?" if close else "see README, Configuration"
+            raise ConfigError(key, raw[full_key], f"unknown key; {hint}")
+
+
+def _network(r: _Reader, region: str, production: bool) -> NetworkConfig:
+    cidr_text = r.string("network.cidr")
+    try:
+        cidr = ipaddress.ip_network(cidr_text, strict=True)
+    except ValueError:
+        raise ConfigError("network.cidr", cidr_text,
+                          "expected an IPv4 network such as 10.20.0.0/16") from None
+    if cidr.version != 4 or not cidr.is_private:
+        raise ConfigError("network.cidr", cidr_text, "expected a private (RFC 1918) IPv4 range")
+    if not 16 <= cidr.prefixlen <= 20:
+        raise ConfigError("network.cidr", cidr_text,
+                          "expected a prefix from /16 to /20 (room for public and private subnets per AZ)")
+
+    azs = r.strings("network.availabilityZones")
+    if not 2 <= len(azs) <= 4 or len(set(azs)) != len(azs):
+        raise ConfigError("network.availabilityZones", list(azs),
+                          "expected 2 to 4 distinct availability zones (EKS needs at least 2)")
+    for az in azs:
+        if not re.fullmatch(re.escape(region) + r"[a-z]", az):
+            raise ConfigError("network.availabilityZones", list(azs),
+                              f"expected zones of aws:region {region}, such as {region}a")
+
+    nat = r.choice("network.natGateways", ("single", "onePerAz"))
+    if production and nat != "onePerAz":
+        raise ConfigError("network.natGateways", nat,
+                          "a production stack needs onePerAz (a single NAT gateway is a single point of failure)")
+    return NetworkConfig(cidr=cidr_text, availability_zones=azs, nat_gateways=nat,
+                         flow_log_retention_days=r.retention("network.flowLogRetentionDays"))
+
+
+def _node_group(r: _Reader, group: str, production: bool) -> NodeGroupConfig:
+    p = f"cluster.nodeGroups.{group}"
+    types = r.strings(f"{p}.instanceTypes")
+    if not types or not all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types):
+        raise ConfigError(f"{p}.instanceTypes", list(types),
+                          "expected a non-empty list of EC2 instance types such as t4g.medium")
+    if len({_is_graviton(t) for t in types}) != 1:
+        raise ConfigError(f"{p}.instanceTypes", list(types),
+                          "expected types of one CPU architecture (all Graviton or all x86)")
+    capacity = r.choice(f"{p}.capacityType", ("ON_DEMAND", "SPOT"))
+    if group == "system" and production and capacity != "ON_DEMAND":
+        raise ConfigError(f"{p}.capacityType", capacity,
+                          "a production stack runs Airflow's control components ON_DEMAND")
+    min_size = r.integer(f"{p}.minSize", lo=1 if group == "system" else 0, hi=100)
+    max_size = r.integer(f"{p}.maxSize", lo=1, hi=100)
+    desired = r.integer(f"{p}.desiredSize", lo=0, hi=100)
+    if min_size > max_size:
+        raise ConfigError(f"{p}.minSize", min_size,
+                          f"expected at most {PROJECT}:{p}.maxSize ({max_size})")
+    if not min_size <= desired <= max_size:
+        raise ConfigError(f"{p}.desiredSize", desired,
+                          f"expected from minSize ({min_size}) to maxSize ({max_size})")
+    if group == "system" and production and min_size < 2:
+        raise ConfigError(f"{p}.minSize", min_size,
+                          "a production stack needs at least 2 system nodes (no single point of failure)")
+    return NodeGroupConfig(instance_types=types, capacity_type=capacity, min_size=min_size,
+                           max_size=max_size, desired_size=desired,
+                           disk_size_gib=r.integer(f"{p}.diskSizeGiB", lo=20, hi=1000))
+
+
+def _cluster(r: _Reader, project: str, stack: str, production: bool) -> ClusterConfig:
+    version = r.choice("cluster.kubernetesVersion", SUPPORTED_KUBERNETES_VERSIONS)
+    cidrs = r.strings("cluster.publicAccessCidrs")
+    for c in cidrs:
+        try:
+            net = ipaddress.ip_network(c, strict=True)
+        except ValueError:
+            raise ConfigError("cluster.publicAccessCidrs", list(cidrs),
+                              f"{c!r} is not a CIDR such as 203.0.113.0/24") from None
+        if net.prefixlen == 0 and production:
+            raise ConfigError("cluster.publicAccessCidrs", list(cidrs),
+                              "a production stack may not open the API endpoint to the world; "
+                              "list your CI/VPN CIDRs, or [] for private only")
+    return ClusterConfig(
+        name=f"{project}-{stack}",
+        kubernetes_version=version,
+        public_access_cidrs=cidrs,
+        log_retention_days=r.retention("cluster.logRetentionDays"),
+        system=_node_group(r, "system", production),
+        tasks=_node_group(r, "tasks", production),
+    )
+
+
+def _database(r: _Reader, production: bool) -> DatabaseConfig:
+    cls = r.string("database.instanceClass")
+    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", cls):
+        raise ConfigError("database.instanceClass", cls, "expected an RDS class such as db.t4g.micro")
+    engine = r.choice("database.engineVersion", SUPPORTED_POSTGRES_MAJORS)
+    allocated = r.integer("database.allocatedStorageGiB", lo=20, hi=65536)
+    maximum = r.integer("database.maxAllocatedStorageGiB", lo=20, hi=65536)
+    if maximum < allocated:
+        raise ConfigError("database.maxAllocatedStorageGiB", maximum,
+                          f"expected at least database.allocatedStorageGiB ({allocated})")
+    multi_az = r.boolean("database.multiAz")
+    if production and not multi_az:
+        raise ConfigError("database.multiAz", multi_az, "a production stack needs true")
+    backups = r.integer("database.backupRetentionDays", lo=0, hi=35)
+    if production and backups < 7:
+        raise ConfigError("database.backupRetentionDays", backups,
+                          "a production stack keeps backups 7 to 35 days")
+    return DatabaseConfig(instance_class=cls, engine_version=engine,
+                          allocated_storage_gib=allocated, max_allocated_storage_gib=maximum,
+                          multi_az=multi_az, backup_retention_days=backups,
+                          log_retention_days=r.retention("database.logRetentionDays"))
+
+
+def _airflow(r: _Reader) -> AirflowConfig:
+    user = r.string("airflow.adminUsername")
+    if not re.fullmatch(r"[a-z][a-z0-9_.-]{2,63}", user) or user == "admin":
+        raise ConfigError("airflow.adminUsername", user,
+                          "expected 3-64 lowercase letters, digits, '.', '_' or '-', not 'admin'")
+    email = r.string("airflow.adminEmail")
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise ConfigError("airflow.adminEmail", email, "expected an email address")
+    repo = r.string("airflow.imageRepository")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*", repo):
+        raise ConfigError("airflow.imageRepository", repo, "expected an image repository such as apache/airflow")
+    tag = r.string("airflow.imageTag")
+    if not re.fullmatch(re.escape(AIRFLOW_VERSION) + r"(-[a-z0-9.-]+)?", tag):
+        raise ConfigError("airflow.imageTag", tag,
+                          f"expected a tag of Airflow {AIRFLOW_VERSION} (e.g. {AIRFLOW_VERSION}-python3.11), "
+                          "the version the chart and the DAG tests are pinned to")
+    return AirflowConfig(high_availability=r.boolean("airflow.highAvailability"),
+                         secrets_revision=r.integer("airflow.secretsRevision", lo=1),
+                         admin_username=user, admin_email=email,
+                         image_repository=repo, image_tag=tag)
+
+
+_GIT_REF = re.compile(r"(?!.*\.\.)(?!/)(?!.*/$)[A-Za-z0-9._/-]+")
+
+
+def _git_host(repo: str) -> str | None:
+    m = re.fullmatch(r"ssh://(?:[^@/]+@)?([^/:]+)(?::\d+)?/.+", repo) or \
+        re.fullmatch(r"[A-Za-z0-9._-]+@([^:/]+):.+", repo)
+    return m.group(1) if m else None
+
+
+def _dags(r: _Reader, raw: Mapping[str, Any]) -> DagsConfig:
+    repo = r.string("dags.repo").strip()
+    is_https = bool(re.fullmatch(r"https://[^/\s]+/\S+", repo))
+    host = _git_host(repo)
+    if not is_https and host is None:
+        raise ConfigError("dags.repo", repo,
+                          "expected an https://, ssh:// or git@host:path Git URL")
+
+    branch, ref = r.string("dags.branch"), r.string("dags.ref")
+    for key, value in (("dags.branch", branch), ("dags.ref", ref)):
+        if r.is_set(key) and not value.strip():
+            raise ConfigError(key, value, "expected a non-empty branch, tag or commit")
+        if value and not _GIT_REF.fullmatch(value):
+            raise ConfigError(key, value, "expected a valid git branch, tag or commit name")
+    if bool(branch) == bool(ref):
+        key, value = ("dags.ref", ref) if branch else ("dags.branch", branch)
+        raise ConfigError(key, value,
+                          "set exactly one of airflow-eks:dags.branch (follow a branch) and "
+                          "airflow-eks:dags.ref (pin a tag or commit)")
+
+    sub_path = r.string("dags.subPath")
+    if sub_path.startswith("/") or ".." in sub_path.split("/"):
+        raise ConfigError("dags.subPath", sub_path, "expected a relative path inside the repository")
+
+    known_hosts = r.string("dags.knownHosts").strip()
+    ssh_key = token = None
+    key_raw = raw.get(f"{PROJECT}:dags.sshPrivateKey")
+    token_raw = raw.get(f"{PROJECT}:dags.httpsToken")
+    if is_https:
+        if key_raw:
+            raise ConfigError("dags.sshPrivateKey", key_raw, "only used with an ssh:// or git@ repo",
+                              secret=True)
+        if token_raw:
+            token = pulumi.Output.secret(str(token_raw).strip())
+    else:
+        if token_raw:
+            raise ConfigError("dags.httpsToken", token_raw, "only used with an https:// repo", secret=True)
+        if not key_raw or "PRIVATE KEY-----" not in str(key_raw):
+            raise ConfigError("dags.sshPrivateKey", key_raw,
+                              "an SSH repo needs a deploy key (pulumi config set --secret dags.sshPrivateKey < key)",
+                              secret=True)
+        # git-sync rejects keys without the final newline ("invalid key format").
+        ssh_key = pulumi.Output.secret(str(key_raw).strip() + "\n")
+        hosts = {line.split()[0] for line in known_hosts.splitlines() if len(line.split()) >= 3}
+        if not any(host in h.split(",") for h in hosts):
+            raise ConfigError("dags.knownHosts", known_hosts,
+                              f"expected a pinned host key for {host}; host-key checking is never disabled")
+
+    return DagsConfig(
+        repo=repo, revision=branch or ref, revision_is_branch=bool(branch), sub_path=sub_path,
+        sync_period_seconds=r.integer("dags.syncPeriodSeconds", lo=5, hi=60),
+        known_hosts=known_hosts, ssh_private_key=ssh_key,
+        https_username=r.string("dags.httpsUsername"), https_token=token)
+
+
+def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
+                       decls: Mapping[str, Declaration] | None = None) -> StackConfig:
+    """Validates raw config (as Pulumi passes it: full keys to values) into a StackConfig."""
+    decls = decls if decls is not None else load_declarations()
+    _check_unknown_keys(raw, decls)
+    r = _Reader(raw, decls)
+
+    region = raw.get("aws:region")
+    if not isinstance(region, str) or not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+        raise ConfigError("aws:region", region, "expected an AWS region such as us-east-1")
+    production = r.boolean("production")
+    return StackConfig(
+        project=PROJECT,
+        stack=stack,
+        region=region,
+        production=production,
+        network=_network(r, region, production),
+        cluster=_cluster(r, PROJECT, stack, production),
+        database=_database(r, production),
+        buckets=BucketsConfig(
+            task_log_retention_days=r.integer("buckets.taskLogRetentionDays", lo=1, hi=3650),
+            noncurrent_version_retention_days=r.integer("buckets.noncurrentVersionRetentionDays",
+                                                        lo=1, hi=3650)),
+        airflow=_airflow(r),
+        dags=_dags(r, raw),
+    )
+
+
+def runtime_config() -> dict[str, Any]:
+    """All config the Pulumi engine handed to this program (full keys to raw values)."""
+    merged = dict(pulumi.runtime.config.get_config_env() or {})
+    merged.update(pulumi.runtime.config.CONFIG.get())
+    return merged
+
+
+def load_stack_config() -> StackConfig:
+    """Parses the running stack's config. Called once, by __main__.py."""
+    return parse_stack_config(runtime_config(), stack=pulumi.get_stack())

@@ -1,0 +1,82 @@
+"""IrsaRole: an IAM role that exactly one Kubernetes service account can assume.
+
+Creates an IAM role whose trust policy allows only
+``sts:AssumeRoleWithWebIdentity`` from the cluster's OIDC provider, with
+``StringEquals`` on both ``<issuer>:sub = system:serviceaccount:<ns>:<sa>`` and
+``<issuer>:aud = sts.amazonaws.com``, and an inline policy built from the
+given statements. Every pod that talks to AWS gets its role from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.kms import Condition, Principal, Statement
+
+
+@dataclass(frozen=True, kw_only=True)
+class IrsaRoleArgs:
+    """Inputs of :class:`IrsaRole`."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """ARN of the cluster's IAM OIDC provider."""
+    oidc_provider_url: pulumi.Input[str]
+    """Issuer URL of that provider, with or without ``https://``."""
+    namespace: str
+    """Namespace of the service account."""
+    service_account: str
+    """Name of the service account."""
+    statements: Sequence[Statement] = ()
+    """Permissions, each scoped to exact resources. Empty: no inline policy."""
+    managed_policy_arns: Sequence[str] = ()
+    """AWS-managed policies to attach (only for AWS add-ons that publish one)."""
+
+
+class IrsaRole(pulumi.ComponentResource):
+    """IAM role for a service account (IRSA)."""
+
+    arn: pulumi.Output[str]
+    name: pulumi.Output[str]
+    policy_json: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("airflow-eks:index:IrsaRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        issuer = pulumi.Output.from_input(args.oidc_provider_url).apply(
+            lambda url: url.removeprefix("https://"))
+        subject = f"system:serviceaccount:{args.namespace}:{args.service_account}"
+
+        trust = aws.iam.get_policy_document_output(statements=[Statement(
+            actions=["sts:AssumeRoleWithWebIdentity"],
+            principals=[Principal(type="Federated", identifiers=[args.oidc_provider_arn])],
+            conditions=[
+                Condition(test="StringEquals", variable=issuer.apply(lambda i: f"{i}:sub"),
+                          values=[subject]),
+                Condition(test="StringEquals", variable=issuer.apply(lambda i: f"{i}:aud"),
+                          values=["sts.amazonaws.com"]),
+            ],
+        )], opts=invoke)
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=trust.json,
+            description=f"IRSA role of {subject}",
+            max_session_duration=3600,
+            opts=child,
+        )
+        self.policy_json = None
+        if args.statements:
+            policy = aws.iam.get_policy_document_output(statements=list(args.statements), opts=invoke)
+            aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy.json, opts=child)
+            self.policy_json = policy.json
+        for i, arn in enumerate(args.managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{name}-managed-{i}", role=role.name, policy_arn=arn,
+                                         opts=child)
+
+        self.arn = role.arn
+        self.name = role.name
+        self.register_outputs({"arn": self.arn, "name": self.name})

@@ -1,0 +1,78 @@
+"""EncryptionKey: a customer-managed KMS key with yearly rotation and an alias.
+
+One key per stack encrypts the EKS secrets envelope, RDS storage and
+Performance Insights, and the stack's CloudWatch log groups. One key instead
+of one per service keeps dev within its cost target ($1/month per key); the
+key policy still names each service that may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+Statement = aws.iam.GetPolicyDocumentStatementArgs
+Principal = aws.iam.GetPolicyDocumentStatementPrincipalArgs
+Condition = aws.iam.GetPolicyDocumentStatementConditionArgs
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncryptionKeyArgs:
+    """Inputs of :class:`EncryptionKey`."""
+
+    description: str
+    """What the key protects, shown in the KMS console."""
+    region: str
+    """Region whose CloudWatch Logs service may use the key."""
+    protect: bool
+    """Protect the key from deletion (production)."""
+    deletion_window_days: int = 30
+    """Waiting period before a scheduled deletion takes effect."""
+
+
+class EncryptionKey(pulumi.ComponentResource):
+    """A rotating symmetric KMS key usable by EKS, RDS and CloudWatch Logs."""
+
+    key_arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EncryptionKeyArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("airflow-eks:index:EncryptionKey", name, None, opts)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        root = pulumi.Output.concat("arn:", partition.partition, ":iam::", account.account_id, ":root")
+        log_groups = pulumi.Output.concat("arn:", partition.partition, ":logs:", args.region, ":",
+                                          account.account_id, ":log-group:*")
+        policy = aws.iam.get_policy_document_output(statements=[
+            # The account root keeps administration, as in the KMS default key policy;
+            # without it the key becomes unmanageable. IAM policies grant the rest.
+            Statement(sid="AccountAdministration", actions=["kms:*"], resources=["*"],
+                      principals=[Principal(type="AWS", identifiers=[root])]),
+            Statement(sid="CloudWatchLogs",
+                      actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*",
+                               "kms:GenerateDataKey*", "kms:Describe*"],
+                      resources=["*"],
+                      principals=[Principal(type="Service",
+                                            identifiers=[f"logs.{args.region}.amazonaws.com"])],
+                      conditions=[Condition(test="ArnLike",
+                                            variable="kms:EncryptionContext:aws:logs:arn",
+                                            values=[log_groups])]),
+        ], opts=pulumi.InvokeOutputOptions(parent=self))
+
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=args.description,
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=args.deletion_window_days,
+            policy=policy.json,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        aws.kms.Alias(f"{name}-alias", name=f"alias/{name}", target_key_id=key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self))
+        self.key_arn = key.arn
+        self.key_id = key.key_id
+        self.register_outputs({"keyArn": self.key_arn, "keyId": self.key_id})

@@ -1,0 +1,123 @@
+"""Network: the VPC that everything else runs in.
+
+Creates, through pulumi-awsx:
+- a VPC with one public and one private subnet per availability zone, tagged
+  for the AWS Load Balancer Controller (``kubernetes.io/role/elb`` and
+  ``kubernetes.io/role/internal-elb``);
+- one NAT gateway, or one per AZ;
+and directly:
+- VPC flow logs (all traffic) to a KMS-encrypted CloudWatch log group;
+- the VPC's default security group, stripped of every rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_awsx as awsx
+
+from components.kms import Principal, Statement
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkArgs:
+    """Inputs of :class:`Network`."""
+
+    cidr: str
+    """IPv4 CIDR of the VPC (/16 to /20)."""
+    availability_zones: tuple[str, ...]
+    """AZ names, 2 to 4."""
+    one_nat_per_az: bool
+    """One NAT gateway per AZ (HA) instead of a single one (cheapest)."""
+    cluster_name: str
+    """EKS cluster name, for the ``kubernetes.io/cluster/<name>`` subnet tag."""
+    flow_log_retention_days: int
+    """Retention of the flow-log group."""
+    kms_key_arn: pulumi.Input[str]
+    """Key that encrypts the flow-log group."""
+
+
+def subnet_masks(cidr: str) -> tuple[int, int]:
+    """(private, public) netmasks: big private subnets, because the VPC CNI gives
+    every pod a VPC address; small public ones, that hold only NAT gateways and
+    load balancers. Both fit in the per-AZ block awsx carves for up to 4 AZs."""
+    prefix = ipaddress.ip_network(cidr).prefixlen
+    return prefix + 3, min(prefix + 8, 28)
+
+
+class Network(pulumi.ComponentResource):
+    """VPC, subnets, NAT, flow logs and a locked-down default security group."""
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("airflow-eks:index:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        private_mask, public_mask = subnet_masks(args.cidr)
+        cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
+
+        vpc = awsx.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            availability_zone_names=list(args.availability_zones),
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
+            subnet_specs=[
+                awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=private_mask,
+                                        tags={**cluster_tag, "kubernetes.io/role/internal-elb": "1"}),
+                awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=public_mask,
+                                        tags={**cluster_tag, "kubernetes.io/role/elb": "1"}),
+            ],
+            nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
+                strategy=awsx.ec2.NatGatewayStrategy.ONE_PER_AZ if args.one_nat_per_az
+                else awsx.ec2.NatGatewayStrategy.SINGLE),
+            opts=child,
+        )
+
+        # Rules on the default SG would apply to anything launched without an
+        # explicit group; declaring it with no ingress/egress removes them all.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.vpc_id,
+                                     ingress=[], egress=[], opts=child)
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            opts=child,
+        )
+        assume = aws.iam.get_policy_document_output(statements=[Statement(
+            actions=["sts:AssumeRole"],
+            principals=[Principal(type="Service", identifiers=["vpc-flow-logs.amazonaws.com"])],
+        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=assume.json, opts=child)
+        write = aws.iam.get_policy_document_output(statements=[Statement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents",
+                     "logs:DescribeLogStreams"],
+            resources=[log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
+        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        aws.iam.RolePolicy(f"{name}-flow-logs-policy", role=role.id, policy=write.json, opts=child)
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=vpc.vpc_id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=600,
+            opts=child,
+        )
+
+        self.vpc_id = vpc.vpc_id
+        self.private_subnet_ids = vpc.private_subnet_ids.apply(list)
+        self.public_subnet_ids = vpc.public_subnet_ids.apply(list)
+        self.register_outputs({
+            "vpcId": self.vpc_id,
+            "privateSubnetIds": self.private_subnet_ids,
+            "publicSubnetIds": self.public_subnet_ids,
+        })

@@ -1,0 +1,342 @@
+"""A recording engine: runs the real Pulumi program under ``pulumi.runtime`` mocks.
+
+No CLI, no plugins, no network, no credentials. Every resource registration
+is recorded with its type, name, parent, dependencies and inputs (secrets
+flagged), and every invoke is answered with a deterministic, realistic
+value: an IAM policy document is rendered to JSON, a bucket gets a name, a
+cluster gets an OIDC issuer. The tests (``tests/conftest.py``) and the offline
+plan (``plan/cli.py``) both use this one implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+MOCK_SECRET_PREFIX = "mocksecret"
+REMOTE_PACKAGES = ("awsx", "eks")
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that the program marked secret. Plans print it masked."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+@dataclass
+class Resource:
+    """One registered resource, as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    """Inputs with secret values wrapped in :class:`Secret`."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plain_inputs(self) -> dict[str, Any]:
+        """Inputs with secrets unwrapped."""
+        return unwrap(self.inputs)
+
+
+@dataclass
+class Recording:
+    """What one evaluation of the program registered and exported."""
+
+    resources: list[Resource]
+    exports: dict[str, Any]
+    """Stack exports, secrets wrapped in :class:`Secret`."""
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name_suffix: str = "") -> Resource:
+        found = [r for r in self.of_type(type_) if r.name.endswith(name_suffix)]
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} resources of {type_} ending {name_suffix!r}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
+
+    def ancestors_and_deps(self, resource: Resource) -> set[str]:
+        """URNs this resource waits for: its dependencies, transitively."""
+        index, seen, todo = self.by_urn(), set(), list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            dep = index.get(urn)
+            if dep is not None:
+                todo.extend(dep.dependencies)
+                # Waiting for a component means waiting for all its children.
+                todo.extend(r.urn for r in self.resources if r.parent == urn)
+        return seen
+
+
+def unwrap(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return unwrap(value.value)
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any, bool]]:
+    """Yields (path, leaf value, is_secret) for every leaf."""
+    def go(v: Any, p: str, secret: bool) -> Iterator[tuple[str, Any, bool]]:
+        if isinstance(v, Secret):
+            yield from go(v.value, p, True)
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                yield from go(item, f"{p}.{k}" if p else str(k), secret)
+        elif isinstance(v, list):
+            for i, item in enumerate(v):
+                yield from go(item, f"{p}[{i}]", secret)
+        else:
+            yield p, v, secret
+    yield from go(value, path, False)
+
+
+def _from_struct(value: Any) -> Any:
+    """Protobuf-JSON of serialized inputs to Python, wrapping secrets."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_VALUE:
+            return Secret(_from_struct(value.get("value")))
+        if _SECRET_SIG in value:  # a resource reference or another special value
+            if "urn" in value:
+                return {"$ref": value["urn"]}
+            return {k: _from_struct(v) for k, v in value.items() if k != _SECRET_SIG}
+        return {k: _from_struct(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_struct(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _digest(*parts: str, n: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+# ----------------------------------------------------------- mock behaviour
+
+
+def render_policy_document(args: Mapping[str, Any]) -> str:
+    """aws:iam/getPolicyDocument rendered as AWS would read it."""
+    statements = []
+    for s in args.get("statements") or []:
+        st: dict[str, Any] = {}
+        if s.get("sid"):
+            st["Sid"] = s["sid"]
+        st["Effect"] = s.get("effect") or "Allow"
+        for key, out in (("actions", "Action"), ("notActions", "NotAction"),
+                         ("resources", "Resource"), ("notResources", "NotResource")):
+            if s.get(key):
+                st[out] = list(s[key])
+        if s.get("principals"):
+            principals: dict[str, list[str]] = {}
+            for p in s["principals"]:
+                principals.setdefault(p["type"], []).extend(p["identifiers"])
+            st["Principal"] = "*" if principals == {"*": ["*"]} else principals
+        if s.get("conditions"):
+            cond: dict[str, dict[str, list[str]]] = {}
+            for c in s["conditions"]:
+                cond.setdefault(c["test"], {})[c["variable"]] = list(c["values"])
+            st["Condition"] = cond
+        statements.append(st)
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """Provider-computed outputs the program reads, deterministic per name."""
+    arn_name = inputs.get("name") or name
+    if typ == "awsx:ec2:Vpc":
+        azs = inputs.get("availabilityZoneNames") or ["a", "b"]
+        return {"vpcId": f"vpc-{_digest(name)}",
+                "privateSubnetIds": [f"subnet-private-{i}" for i in range(len(azs))],
+                "publicSubnetIds": [f"subnet-public-{i}" for i in range(len(azs))]}
+    if typ == "eks:index:Cluster":
+        issuer = f"oidc.eks.{region}.amazonaws.com/id/{_digest(name, n=32).upper()}"
+        kubeconfig = {"apiVersion": "v1", "kind": "Config", "clusters": [{
+            "name": inputs.get("name", name),
+            "cluster": {"server": f"https://{_digest(name, n=32).upper()}.gr7.{region}.eks.amazonaws.com"}}]}
+        return {"kubeconfigJson": json.dumps(kubeconfig),
+                "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer}",
+                "oidcProviderUrl": f"https://{issuer}",
+                "oidcIssuer": issuer,
+                "clusterSecurityGroupId": f"sg-cluster-{_digest(name)}"}
+    if typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-{_digest(name, n=7)}",
+                "name": f"{name}-{_digest(name, n=7)}"}
+    if typ == "aws:kms/key:Key":
+        key_id = f"{_digest(name, n=8)}-0000-4000-8000-{_digest(name, 'k', n=12)}"
+        return {"arn": f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}", "keyId": key_id}
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = f"{name}-bucket-{_digest(name, n=7)}"
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+    if typ == "aws:rds/instance:Instance":
+        address = f"{inputs.get('identifier', name)}.c{_digest(name, n=10)}.{region}.rds.amazonaws.com"
+        port = int(inputs.get("port", 5432))
+        return {"address": address, "port": port, "endpoint": f"{address}:{port}"}
+    if typ == "random:index/randomPassword:RandomPassword":
+        length = int(inputs.get("length", 32))
+        return {"result": (MOCK_SECRET_PREFIX + _digest(name, n=64))[:length]}
+    if typ == "random:index/randomBytes:RandomBytes":
+        raw = hashlib.sha256(f"{MOCK_SECRET_PREFIX}/{name}".encode()).digest()
+        import base64
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1, "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:launch-template/lt-{_digest(name)}"}
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{arn_name}"}
+    if typ.startswith("aws:") and "arn" not in inputs:
+        return {"arn": f"arn:aws:mock:{region}:{ACCOUNT}:{name}"}
+    return {}
+
+
+def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any]:
+    if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+        return {"json": render_policy_document(args), "id": "policy", "minifiedJson": ""}
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/mock", "userId": "MOCK",
+                "id": ACCOUNT}
+    if token == "aws:index/getPartition:getPartition":
+        return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                "reverseDnsPrefix": "com.amazonaws"}
+    if token == "aws:index/getRegion:getRegion":
+        return {"name": region, "region": region, "id": region}
+    raise NotImplementedError(f"the recording engine has no answer for invoke {token}")
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str):
+        self.region = region
+        self.state: dict[str, dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        computed = mock_outputs(args.typ, args.name, args.inputs, self.region)
+        # A remote component's outputs are not its inputs (awsx's Vpc takes a
+        # natGateways config and returns NatGateway resources): echo nothing.
+        remote = args.typ.split(":", 1)[0] in REMOTE_PACKAGES
+        outputs = computed if remote else {**args.inputs, **computed}
+        self.state[f"{args.typ}::{args.name}"] = outputs
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return mock_call(args.token, args.args, self.region)
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _Mocks):
+        super().__init__(mocks)
+        self.records: list[Resource] = []
+
+    # Without resource references the SDK sends a referenced resource as its
+    # URN/ID; deserializing a reference here would start a read of that
+    # resource on the monitor thread's event loop, which the mock engine
+    # cannot await.
+    def SupportsFeature(self, request):  # noqa: N802 - gRPC method name
+        if request.id == "resourceReferences":
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
+        return super().SupportsFeature(request)
+
+    def GetDeploymentInfo(self, request):  # noqa: N802
+        info = super().GetDeploymentInfo(request)
+        features = [f for f in info.supportedFeatures
+                    if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = _from_struct(json_format.MessageToDict(request.object))
+            self.records.append(Resource(
+                urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+                custom=bool(request.custom), dependencies=list(request.dependencies),
+                inputs=inputs,
+                outputs=_from_struct(json_format.MessageToDict(response.object)),
+            ))
+        return response
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None,
+                 root: Path = ROOT) -> dict[str, Any]:
+    """Config of Pulumi.<stack>.yaml as the CLI hands it to the program:
+    full keys, JSON strings for lists and maps, overrides applied."""
+    doc = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
+    config = dict(doc.get("config") or {})
+    config.update(overrides or {})
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+async def _resolve_exports(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    resolved = {}
+    for key, value in outputs.items():
+        out = pulumi.Output.from_input(value)
+        plain, secret = await out.future(), await out.is_secret()
+        resolved[key] = Secret(plain) if secret else plain
+    return resolved
+
+
+def run_program(config: Mapping[str, Any], *, stack: str, project: str = "airflow-eks",
+                program: Path = ROOT / "__main__.py", secret_keys: tuple[str, ...] = ()) -> Recording:
+    """Evaluates ``program`` once under the recording engine and returns what it did.
+
+    Raises whatever the program raises (e.g. a ConfigError) after the engine is drained."""
+    region = str(config.get("aws:region", "us-east-1"))
+    mocks = _Mocks(region)
+    monitor = _RecordingMonitor(mocks)
+    pulumi_settings.reset_options()
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    program_dir = str(program.resolve().parent)
+    if program_dir not in sys.path:
+        sys.path.insert(0, program_dir)
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+
+    exports: dict[str, Any] = {}
+
+    def body() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+        root_stack = pulumi_settings.get_root_resource()
+        outputs = getattr(root_stack, "outputs", {}) or {}
+        exports.update(_sync_await(_resolve_exports(outputs)))
+
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    _sync_await(run_pulumi_func(body))
+    return Recording(resources=monitor.records, exports=exports)
