@@ -483,11 +483,14 @@ def _dags(r: _Reader, raw: Mapping[str, Any]) -> DagsConfig:
             raise ConfigError(key, value, "expected a non-empty branch, tag or commit")
         if value and not _GIT_REF.fullmatch(value):
             raise ConfigError(key, value, "expected a valid git branch, tag or commit name")
-    if bool(branch) == bool(ref):
-        key, value = ("dags.ref", ref) if branch else ("dags.branch", branch)
-        raise ConfigError(key, value,
-                          "set exactly one of airflow-eks:dags.branch (follow a branch) and "
-                          "airflow-eks:dags.ref (pin a tag or commit)")
+    one_of = ("set exactly one of airflow-eks:dags.branch (follow a branch) and "
+              "airflow-eks:dags.ref (pin a tag or commit)")
+    if branch and ref:
+        raise ConfigError("dags.ref", ref, one_of)
+    if not branch and not ref:
+        explicit_ref = f"{PROJECT}:dags.ref" in raw and f"{PROJECT}:dags.branch" not in raw
+        raise ConfigError("dags.ref" if explicit_ref else "dags.branch", "",
+                          f"expected a non-empty branch, tag or commit; {one_of}")
 
     sub_path = r.string("dags.subPath")
     if sub_path.startswith("/") or ".." in sub_path.split("/"):

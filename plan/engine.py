@@ -17,7 +17,7 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pulumi
 import yaml
@@ -59,6 +59,7 @@ class Resource:
     inputs: dict[str, Any]
     """Inputs with secret values wrapped in :class:`Secret`."""
     outputs: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -73,6 +74,8 @@ class Recording:
     resources: list[Resource]
     exports: dict[str, Any]
     """Stack exports, secrets wrapped in :class:`Secret`."""
+    error: BaseException | None = None
+    """The exception the program stopped with, when the caller asked to catch it."""
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -286,6 +289,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom), dependencies=list(request.dependencies),
                 inputs=inputs,
                 outputs=_from_struct(json_format.MessageToDict(response.object)),
+                protect=bool(request.protect),
             ))
         return response
 
@@ -309,27 +313,27 @@ async def _resolve_exports(outputs: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def run_program(config: Mapping[str, Any], *, stack: str, project: str = "airflow-eks",
-                program: Path = ROOT / "__main__.py", secret_keys: tuple[str, ...] = ()) -> Recording:
-    """Evaluates ``program`` once under the recording engine and returns what it did.
+def evaluate(body: Callable[[], None], config: Mapping[str, Any], *, stack: str,
+             project: str = "airflow-eks", secret_keys: tuple[str, ...] = (),
+             catch: type[BaseException] | tuple[type[BaseException], ...] = ()) -> Recording:
+    """Runs ``body`` (a program, or code that builds components) under the
+    recording engine, drains it, and returns what was registered and exported.
 
-    Raises whatever the program raises (e.g. a ConfigError) after the engine is drained."""
+    An exception of a ``catch`` type is returned in ``Recording.error`` with
+    whatever was registered before it; any other is raised."""
     region = str(config.get("aws:region", "us-east-1"))
     mocks = _Mocks(region)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.reset_options()
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
-    program_dir = str(program.resolve().parent)
-    if program_dir not in sys.path:
-        sys.path.insert(0, program_dir)
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
 
     exports: dict[str, Any] = {}
 
-    def body() -> None:
-        runpy.run_path(str(program), run_name="__main__")
+    def run() -> None:
+        body()
         root_stack = pulumi_settings.get_root_resource()
         outputs = getattr(root_stack, "outputs", {}) or {}
         exports.update(_sync_await(_resolve_exports(outputs)))
@@ -338,5 +342,19 @@ def run_program(config: Mapping[str, Any], *, stack: str, project: str = "airflo
         asyncio.get_event_loop()
     except RuntimeError:
         asyncio.set_event_loop(asyncio.new_event_loop())
-    _sync_await(run_pulumi_func(body))
-    return Recording(resources=monitor.records, exports=exports)
+    error: BaseException | None = None
+    try:
+        _sync_await(run_pulumi_func(run))
+    except catch as exc:  # type: ignore[misc]
+        error = exc
+    return Recording(resources=monitor.records, exports=exports, error=error)
+
+
+def run_program(config: Mapping[str, Any], *, stack: str, program: Path = ROOT / "__main__.py",
+                **kwargs: Any) -> Recording:
+    """Evaluates the Pulumi program once under the recording engine."""
+    program_dir = str(program.resolve().parent)
+    if program_dir not in sys.path:
+        sys.path.insert(0, program_dir)
+    return evaluate(lambda: runpy.run_path(str(program), run_name="__main__"), config,
+                    stack=stack, **kwargs)

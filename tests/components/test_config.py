@@ -1,0 +1,137 @@
+"""StackConfig: every bad value stops the program before any resource, naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import _MISSING, ConfigError, load_declarations, parse_stack_config
+from tests.conftest import FAKE_SSH_KEY
+
+P = "airflow-eks:"
+
+# (stack, overrides, full key named, fragment of the allowed values)
+BAD_INPUTS = [
+    ("dev", {P + "network.cidr": "10.20.0.0/33"}, P + "network.cidr", "IPv4 network"),
+    ("dev", {P + "network.cidr": "not-a-cidr"}, P + "network.cidr", "IPv4 network"),
+    ("dev", {P + "network.cidr": "10.20.0.0/24"}, P + "network.cidr", "/16 to /20"),
+    ("dev", {P + "network.cidr": "8.8.0.0/16"}, P + "network.cidr", "private"),
+    ("dev", {P + "network.availabilityZones": ["us-east-1a"]}, P + "network.availabilityZones",
+     "2 to 4"),
+    ("dev", {P + "network.availabilityZones": ["eu-west-1a", "eu-west-1b"]},
+     P + "network.availabilityZones", "aws:region us-east-1"),
+    ("prod", {P + "network.natGateways": "single"}, P + "network.natGateways", "onePerAz"),
+    ("dev", {P + "cluster.nodeGroups.tasks.minSize": 5, P + "cluster.nodeGroups.tasks.maxSize": 2},
+     P + "cluster.nodeGroups.tasks.minSize", "at most"),
+    ("dev", {P + "cluster.nodeGroups.tasks.maxSize": -1}, P + "cluster.nodeGroups.tasks.maxSize",
+     "from 1 to 100"),
+    ("dev", {P + "cluster.nodeGroups.tasks.minSize": -2}, P + "cluster.nodeGroups.tasks.minSize",
+     "from 0 to 100"),
+    ("dev", {P + "cluster.nodeGroups.system.desiredSize": 9}, P + "cluster.nodeGroups.system.desiredSize",
+     "from minSize"),
+    ("dev", {P + "cluster.nodeGroups.tasks.instanceTypes": ["m7g.large", "m7i.large"]},
+     P + "cluster.nodeGroups.tasks.instanceTypes", "one CPU architecture"),
+    ("dev", {P + "cluster.nodeGroups.tasks.capacityType": "spot"},
+     P + "cluster.nodeGroups.tasks.capacityType", "ON_DEMAND, SPOT"),
+    ("dev", {P + "cluster.kubernetesVersion": "1.24"}, P + "cluster.kubernetesVersion", "1.35"),
+    ("prod", {P + "cluster.publicAccessCidrs": ["0.0.0.0/0"]}, P + "cluster.publicAccessCidrs",
+     "may not open the API endpoint"),
+    ("dev", {P + "cluster.publicAccessCidrs": ["10.0.0.1/8"]}, P + "cluster.publicAccessCidrs",
+     "not a CIDR"),
+    ("dev", {P + "cluster.logRetentionDays": 10}, P + "cluster.logRetentionDays", "CloudWatch"),
+    ("dev", {P + "dags.repo": "ftp://example.com/dags.git"}, P + "dags.repo", "https://, ssh://"),
+    ("dev", {P + "dags.repo": "http://github.com/org/dags.git"}, P + "dags.repo", "https://, ssh://"),
+    ("dev", {P + "dags.branch": ""}, P + "dags.branch", "exactly one"),
+    ("dev", {P + "dags.branch": "   "}, P + "dags.branch", "non-empty"),
+    ("prod", {P + "dags.ref": ""}, P + "dags.ref", "non-empty"),
+    ("dev", {P + "dags.ref": "v1.0.0"}, P + "dags.ref", "exactly one"),
+    ("dev", {P + "dags.branch": "feature..x"}, P + "dags.branch", "valid git"),
+    ("dev", {P + "dags.subPath": "../etc"}, P + "dags.subPath", "relative"),
+    ("dev", {P + "dags.repo": "git@gitlab.com:org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY},
+     P + "dags.knownHosts", "gitlab.com"),
+    ("dev", {P + "dags.repo": "git@github.com:org/dags.git"}, P + "dags.sshPrivateKey", "deploy key"),
+    ("dev", {P + "cluster.nodeGroups.tasks.maxSize": "ten"}, P + "cluster.nodeGroups.tasks.maxSize",
+     "whole number"),
+    ("dev", {P + "production": "yes"}, P + "production", "true or false"),
+    ("dev", {P + "network.availabilityZones": "us-east-1a"}, P + "network.availabilityZones",
+     "list of strings"),
+    ("dev", {P + "cluster.nodeGroups.tasks.maxSzie": 10}, P + "cluster.nodeGroups.tasks.maxSzie",
+     "did you mean airflow-eks:cluster.nodeGroups.tasks.maxSize"),
+    ("dev", {P + "database.instanceClass": "t4g.micro"}, P + "database.instanceClass", "db.t4g.micro"),
+    ("dev", {P + "database.engineVersion": "12"}, P + "database.engineVersion", "15, 16, 17"),
+    ("dev", {P + "database.backupRetentionDays": 36}, P + "database.backupRetentionDays", "0 to 35"),
+    ("prod", {P + "database.backupRetentionDays": 3}, P + "database.backupRetentionDays", "7 to 35"),
+    ("prod", {P + "database.multiAz": False}, P + "database.multiAz", "needs true"),
+    ("dev", {P + "database.maxAllocatedStorageGiB": 10}, P + "database.maxAllocatedStorageGiB",
+     "from 20"),
+    ("dev", {P + "database.allocatedStorageGiB": 50, P + "database.maxAllocatedStorageGiB": 30},
+     P + "database.maxAllocatedStorageGiB", "at least database.allocatedStorageGiB"),
+    ("dev", {P + "database.logRetentionDays": 0}, P + "database.logRetentionDays", "at least 1"),
+    ("dev", {P + "buckets.taskLogRetentionDays": 0}, P + "buckets.taskLogRetentionDays", "from 1"),
+    ("dev", {P + "airflow.adminUsername": "admin"}, P + "airflow.adminUsername", "not 'admin'"),
+    ("dev", {P + "airflow.imageTag": "2.10.5"}, P + "airflow.imageTag", "3.0.6"),
+    ("prod", {P + "cluster.nodeGroups.system.minSize": 1}, P + "cluster.nodeGroups.system.minSize",
+     "at least 2"),
+    ("dev", {"aws:region": "moon-1"}, "aws:region", "us-east-1"),
+]
+
+
+@pytest.mark.parametrize("stack,overrides,key,allowed", BAD_INPUTS,
+                         ids=[f"{s}:{k.split(':', 1)[1]}" for s, _, k, _ in BAD_INPUTS])
+def test_bad_input_stops_before_any_resource(engine, stack, overrides, key, allowed):
+    recording = engine.failing_program(stack, overrides)
+    assert isinstance(recording.error, ConfigError), recording.error
+    message = str(recording.error)
+    assert key + " " in message or message.startswith(f"invalid stack config {key} ")
+    assert allowed in message
+    bad = overrides.get(key)
+    if bad is not None and "secret" not in key.lower():
+        assert repr(bad) in message or repr(str(bad)) in message or str(bad) in message
+    assert recording.resources == [], "resources were registered before the config error"
+
+
+def test_secret_values_are_never_echoed(engine):
+    overrides = {P + "dags.repo": "https://github.com/org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY}
+    recording = engine.failing_program("dev", overrides)
+    assert isinstance(recording.error, ConfigError)
+    assert "[secret]" in str(recording.error)
+    assert "PRIVATE KEY" not in str(recording.error)
+
+
+def test_every_declared_key_has_type_description_and_default_or_is_required():
+    decls = load_declarations()
+    assert len(decls) > 40
+    for decl in decls.values():
+        assert decl.type in ("string", "integer", "boolean", "array")
+        assert decl.description
+    required = {k for k, d in decls.items() if d.default is _MISSING}
+    assert required == {"dags.repo", "dags.sshPrivateKey", "dags.httpsToken"}
+
+
+def test_stacks_differ_where_a_platform_team_expects(engine):
+    dev, prod = engine.stack_config("dev"), engine.stack_config("prod")
+    assert (len(dev.network.availability_zones), dev.network.nat_gateways) == (2, "single")
+    assert (len(prod.network.availability_zones), prod.network.nat_gateways) == (3, "onePerAz")
+    assert dev.cluster.system.capacity_type == "ON_DEMAND"
+    assert dev.cluster.tasks.capacity_type == "SPOT" and dev.cluster.tasks.min_size == 0
+    assert prod.cluster.system.min_size >= 2 and prod.database.multi_az
+    assert prod.production and not dev.production
+    assert prod.airflow.high_availability and not dev.airflow.high_availability
+    assert dev.dags.revision_is_branch and not prod.dags.revision_is_branch
+
+
+def test_values_as_the_cli_passes_them_and_as_plain_types_parse_alike(engine):
+    raw = engine.config("dev")
+    typed = dict(raw, **{P + "cluster.nodeGroups.tasks.maxSize": 7,
+                         P + "production": False,
+                         P + "network.availabilityZones": ["us-east-1a", "us-east-1b"]})
+    stringly = dict(raw, **{P + "cluster.nodeGroups.tasks.maxSize": "7",
+                            P + "production": "false",
+                            P + "network.availabilityZones": '["us-east-1a", "us-east-1b"]'})
+    assert parse_stack_config(typed, stack="dev") == parse_stack_config(stringly, stack="dev")
+
+
+def test_ssh_key_gets_its_final_newline_and_stays_secret(engine):
+    cfg = engine.stack_config("dev", {P + "dags.repo": "git@github.com:org/dags.git",
+                                      P + "dags.sshPrivateKey": FAKE_SSH_KEY})
+    assert cfg.dags.uses_ssh and cfg.dags.ssh_private_key is not None
+    assert "github.com ssh-ed25519" in cfg.dags.known_hosts
