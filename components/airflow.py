@@ -33,7 +33,7 @@ import yaml
 
 from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig
 from components.irsa import IrsaRole, IrsaRoleArgs
-from components.kms import Condition, Statement
+from components.iam import Condition, Statement, StatementArgs
 
 CHART = "airflow"
 CHART_REPO = "https://airflow.apache.org"
@@ -184,7 +184,7 @@ def fernet_from_base64(b64: str) -> str:
 
 
 def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pulumi.Input[str],
-                    key_arn: pulumi.Input[str], region: str) -> list[Statement]:
+                    key_arn: pulumi.Input[str], region: str) -> list[pulumi.Output[StatementArgs]]:
     """Least privilege per component: the API server reads logs; the scheduler,
     triggerer and dag processor write them (S3 log writes read the old object
     to append); task pods write logs and read/write the data bucket."""

@@ -22,7 +22,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.irsa import IrsaRole, IrsaRoleArgs
-from components.kms import Condition, Statement
+from components.iam import Condition, Statement, policy_document
 
 CHART = "cluster-autoscaler"
 CHART_REPO = "https://kubernetes.github.io/autoscaler"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.kms import Condition, Principal, Statement
+from components.iam import Condition, Principal, Statement, policy_document
 
 ABORT_MULTIPART_DAYS = 7
 
@@ -101,14 +101,14 @@ class Bucket(pulumi.ComponentResource):
             f"{name}-lifecycle", bucket=bucket.id, rules=rules,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
 
-        tls_only = aws.iam.get_policy_document_output(statements=[Statement(
+        tls_only = policy_document([Statement(
             sid="DenyInsecureTransport",
             effect="Deny",
             actions=["s3:*"],
             principals=[Principal(type="*", identifiers=["*"])],
             resources=[bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
             conditions=[Condition(test="Bool", variable="aws:SecureTransport", values=["false"])],
-        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        )], parent=self)
         aws.s3.BucketPolicy(f"{name}-policy", bucket=bucket.id, policy=tls_only.json,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
 

@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import NodeGroupConfig
 from components.irsa import IrsaRole, IrsaRoleArgs
-from components.kms import Principal, Statement
+from components.iam import Principal, Statement, policy_document
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 NODE_GROUP_LABEL = "airflow-eks/node-group"
@@ -92,10 +92,10 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        node_assume = aws.iam.get_policy_document_output(statements=[Statement(
+        node_assume = policy_document([Statement(
             actions=["sts:AssumeRole"],
             principals=[Principal(type="Service", identifiers=["ec2.amazonaws.com"])],
-        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        )], parent=self)
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=node_assume.json, opts=child)
         for policy in _NODE_POLICIES:
             aws.iam.RolePolicyAttachment(

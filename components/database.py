@@ -26,7 +26,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import DatabaseConfig
-from components.kms import Principal, Statement
+from components.iam import Principal, Statement, policy_document
 
 MASTER_USERNAME = "airflow_owner"
 DB_NAME = "airflow"
@@ -112,10 +112,10 @@ class Database(pulumi.ComponentResource):
             opts=child,
         ) for kind in LOG_EXPORTS]
 
-        monitoring_assume = aws.iam.get_policy_document_output(statements=[Statement(
+        monitoring_assume = policy_document([Statement(
             actions=["sts:AssumeRole"],
             principals=[Principal(type="Service", identifiers=["monitoring.rds.amazonaws.com"])],
-        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        )], parent=self)
         monitoring_role = aws.iam.Role(f"{name}-monitoring", assume_role_policy=monitoring_assume.json,
                                        opts=child)
         aws.iam.RolePolicyAttachment(

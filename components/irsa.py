@@ -15,7 +15,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.kms import Condition, Principal, Statement
+from components.iam import Condition, Principal, Statement, StatementArgs, policy_document
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,7 +30,7 @@ class IrsaRoleArgs:
     """Namespace of the service account."""
     service_account: str
     """Name of the service account."""
-    statements: Sequence[Statement] = ()
+    statements: Sequence[pulumi.Output[StatementArgs]] = ()
     """Permissions, each scoped to exact resources. Empty: no inline policy."""
     managed_policy_arns: Sequence[str] = ()
     """AWS-managed policies to attach (only for AWS add-ons that publish one)."""
@@ -51,7 +51,7 @@ class IrsaRole(pulumi.ComponentResource):
             lambda url: url.removeprefix("https://"))
         subject = f"system:serviceaccount:{args.namespace}:{args.service_account}"
 
-        trust = aws.iam.get_policy_document_output(statements=[Statement(
+        trust = policy_document([Statement(
             actions=["sts:AssumeRoleWithWebIdentity"],
             principals=[Principal(type="Federated", identifiers=[args.oidc_provider_arn])],
             conditions=[
@@ -60,7 +60,7 @@ class IrsaRole(pulumi.ComponentResource):
                 Condition(test="StringEquals", variable=issuer.apply(lambda i: f"{i}:aud"),
                           values=["sts.amazonaws.com"]),
             ],
-        )], opts=invoke)
+        )], parent=self)
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=trust.json,
@@ -70,7 +70,7 @@ class IrsaRole(pulumi.ComponentResource):
         )
         self.policy_json = None
         if args.statements:
-            policy = aws.iam.get_policy_document_output(statements=list(args.statements), opts=invoke)
+            policy = policy_document(list(args.statements), parent=self)
             aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy.json, opts=child)
             self.policy_json = policy.json
         for i, arn in enumerate(args.managed_policy_arns):

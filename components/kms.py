@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-Statement = aws.iam.GetPolicyDocumentStatementArgs
-Principal = aws.iam.GetPolicyDocumentStatementPrincipalArgs
-Condition = aws.iam.GetPolicyDocumentStatementConditionArgs
+from components.iam import Condition, Principal, Statement, policy_document
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +44,7 @@ class EncryptionKey(pulumi.ComponentResource):
         root = pulumi.Output.concat("arn:", partition.partition, ":iam::", account.account_id, ":root")
         log_groups = pulumi.Output.concat("arn:", partition.partition, ":logs:", args.region, ":",
                                           account.account_id, ":log-group:*")
-        policy = aws.iam.get_policy_document_output(statements=[
+        policy = policy_document([
             # The account root keeps administration, as in the KMS default key policy;
             # without it the key becomes unmanageable. IAM policies grant the rest.
             Statement(sid="AccountAdministration", actions=["kms:*"], resources=["*"],
@@ -60,7 +58,7 @@ class EncryptionKey(pulumi.ComponentResource):
                       conditions=[Condition(test="ArnLike",
                                             variable="kms:EncryptionContext:aws:logs:arn",
                                             values=[log_groups])]),
-        ], opts=pulumi.InvokeOutputOptions(parent=self))
+        ], parent=self)
 
         key = aws.kms.Key(
             f"{name}-key",

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from components.kms import Principal, Statement
+from components.iam import Principal, Statement, policy_document
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,16 +91,16 @@ class Network(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
-        assume = aws.iam.get_policy_document_output(statements=[Statement(
+        assume = policy_document([Statement(
             actions=["sts:AssumeRole"],
             principals=[Principal(type="Service", identifiers=["vpc-flow-logs.amazonaws.com"])],
-        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        )], parent=self)
         role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=assume.json, opts=child)
-        write = aws.iam.get_policy_document_output(statements=[Statement(
+        write = policy_document([Statement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents",
                      "logs:DescribeLogStreams"],
             resources=[log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
-        )], opts=pulumi.InvokeOutputOptions(parent=self))
+        )], parent=self)
         aws.iam.RolePolicy(f"{name}-flow-logs-policy", role=role.id, policy=write.json, opts=child)
         aws.ec2.FlowLog(
             f"{name}-flow-log",

@@ -256,8 +256,8 @@ class _Mocks(pulumi.runtime.Mocks):
         self.state[f"{args.typ}::{args.name}"] = outputs
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return mock_call(args.token, args.args, self.region)
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return mock_call(args.token, args.args, self.region), []
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -269,7 +269,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     # URN/ID; deserializing a reference here would start a read of that
     # resource on the monitor thread's event loop, which the mock engine
     # cannot await.
-    def SupportsFeature(self, request):  # noqa: N802 - gRPC method name
+    def SupportsFeature(self, request):  # noqa: N802  # pyright: ignore[reportIncompatibleMethodOverride]
         if request.id == "resourceReferences":
             return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
         return super().SupportsFeature(request)
@@ -313,7 +313,7 @@ async def _resolve_exports(outputs: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def evaluate(body: Callable[[], None], config: Mapping[str, Any], *, stack: str,
+def evaluate(body: Callable[[], Any], config: Mapping[str, Any], *, stack: str,
              project: str = "airflow-eks", secret_keys: tuple[str, ...] = (),
              catch: type[BaseException] | tuple[type[BaseException], ...] = ()) -> Recording:
     """Runs ``body`` (a program, or code that builds components) under the
@@ -327,8 +327,9 @@ def evaluate(body: Callable[[], None], config: Mapping[str, Any], *, stack: str,
     pulumi_settings.reset_options()
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
+    # Same reset as pulumi.runtime.test() (attributes set by the SDK at runtime).
+    pulumi_settings.SETTINGS.rpc_manager.clear()  # pyright: ignore[reportAttributeAccessIssue]
+    pulumi_settings.SETTINGS.outputs.clear()  # pyright: ignore[reportAttributeAccessIssue]
 
     exports: dict[str, Any] = {}
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.config import ConfigError, StackConfig, parse_stack_config  # noqa: E402
-from plan.engine import Recording, Resource, evaluate, run_program, stack_config  # noqa: E402
+if TYPE_CHECKING:
+    from components.config import StackConfig
+    from plan.engine import Recording, Resource
 
 # A throwaway key with the shape git-sync expects; never used anywhere.
 FAKE_SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -27,34 +28,43 @@ FAKE_SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
 
 
 class Engine:
-    """Entry points to the recording engine, shared by every infra test."""
+    """Entry points to the recording engine, shared by every infra test.
+
+    Pulumi is imported here, not at module level, so that the DAG tests can
+    share this conftest from the Airflow environment, which has no Pulumi."""
 
     def __init__(self) -> None:
         self._programs: dict[tuple, Recording] = {}
 
     def config(self, stack: str = "dev", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Raw config of Pulumi.<stack>.yaml with overrides, as the CLI passes it."""
+        from plan.engine import stack_config
         return stack_config(stack, overrides)
 
     def stack_config(self, stack: str = "dev",
                      overrides: Mapping[str, Any] | None = None) -> StackConfig:
         """The parsed StackConfig of a stack (no engine involved)."""
+        from components.config import parse_stack_config
         return parse_stack_config(self.config(stack, overrides), stack=stack)
 
     def program(self, stack: str = "dev", overrides: Mapping[str, Any] | None = None,
                 *, fresh: bool = False) -> Recording:
         """Runs __main__.py for a stack. Cached per (stack, overrides) unless fresh."""
         key = (stack, json.dumps(overrides or {}, sort_keys=True))
+        from plan.engine import run_program
         if fresh or key not in self._programs:
             self._programs[key] = run_program(self.config(stack, overrides), stack=stack)
         return self._programs[key]
 
     def failing_program(self, stack: str, overrides: Mapping[str, Any]) -> Recording:
         """Runs __main__.py expecting a ConfigError; returns the recording with it."""
+        from components.config import ConfigError
+        from plan.engine import run_program
         return run_program(self.config(stack, overrides), stack=stack, catch=ConfigError)
 
     def build(self, fn: Callable[[], Any], stack: str = "dev") -> Recording:
         """Builds components directly (fn creates them) and records what they register."""
+        from plan.engine import evaluate
         return evaluate(lambda: None if fn() else None, self.config(stack), stack=stack)
 
 

@@ -1,0 +1,225 @@
+"""Airflow: secrets by name, per-component IRSA, values that the official schema accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from components.airflow import (CHART_VERSION, SERVICE_ACCOUNTS, deep_merge, fernet_from_base64,
+                                pgbouncer_ini, pgbouncer_users, static_values)
+from plan.engine import MOCK_SECRET_PREFIX, walk
+from tests.conftest import FAKE_SSH_KEY, policy_of, statements
+
+SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "airflow-chart" / "values.schema.json"
+P = "airflow-eks:"
+
+
+def release(rec):
+    return rec.one("kubernetes:helm.sh/v3:Release", "airflow-release")
+
+
+def values_of(rec):
+    return release(rec).plain_inputs["values"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_values_validate_against_the_official_schema(engine, stack):
+    schema = json.loads(SCHEMA.read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(values_of(engine.program(stack))),
+                    key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+def test_schema_rejects_what_it_should(engine):
+    """The check above can fail: a typo'd key is refused by the same schema."""
+    schema = json.loads(SCHEMA.read_text())
+    bad = deep_merge(values_of(engine.program("dev")), {"scheduler": {"replicaz": 2}})
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
+
+
+def test_release_is_pinned_atomic_and_waits_for_migrations(engine):
+    r = release(engine.program("dev")).plain_inputs
+    assert r["chart"] == "airflow" and r["version"] == CHART_VERSION == "1.18.0"
+    assert r["repositoryOpts"]["repo"] == "https://airflow.apache.org"
+    assert r["atomic"] is True and r["cleanupOnFail"] is True and r["waitForJobs"] is True
+    assert r["timeout"] >= 900
+    v = r["values"]
+    assert v["airflowVersion"] == "3.0.6" and v["images"]["airflow"]["tag"].startswith("3.0.6")
+    assert v["migrateDatabaseJob"]["useHelmHooks"] is False
+
+
+def test_executor_databases_and_logging(engine):
+    rec = engine.program("dev")
+    v = values_of(rec)
+    assert v["executor"] == "KubernetesExecutor"
+    assert v["postgresql"]["enabled"] is False and v["redis"]["enabled"] is False
+    assert v["pgbouncer"]["enabled"] is True
+    logs_bucket = rec.exports["logsBucket"]
+    assert v["config"]["logging"]["remote_logging"] == "True"
+    assert v["config"]["logging"]["remote_base_log_folder"] == f"s3://{logs_bucket}/task-logs"
+    env = {e["name"]: e.get("value") for e in v["env"]}
+    conn = json.loads(env["AIRFLOW_CONN_AWS_LOGS"])
+    assert conn == {"conn_type": "aws", "extra": {"region_name": "us-east-1"}}  # no keys: IRSA
+    assert env["AIRFLOW_VAR_DATA_BUCKET"] == rec.exports["dataBucket"]
+
+
+def test_only_computed_config_keys_are_also_in_the_static_file():
+    """tests/helm checks helm/values.yaml's config keys against Airflow's reference;
+    so every config key the release sets must be present there too."""
+    static = static_values(False)["config"]
+    for section, options in {"logging": ["remote_base_log_folder"]}.items():
+        assert set(options) <= set(static[section])
+
+
+def test_dag_latency_settings(engine):
+    v = values_of(engine.program("dev"))
+    period = int(v["dags"]["gitSync"]["period"].rstrip("s"))
+    refresh = int(v["config"]["dag_processor"]["refresh_interval"])
+    reparse = int(v["config"]["dag_processor"]["min_file_process_interval"])
+    assert period + refresh <= 25 and period + reparse <= 30  # README, "DAG latency"
+
+
+@pytest.mark.parametrize("stack,branch,ref", [("dev", "main", "main"), ("prod", "v1.0.0", "v1.0.0")])
+def test_git_sync_follows_exactly_one_revision(engine, stack, branch, ref):
+    g = values_of(engine.program(stack))["dags"]["gitSync"]
+    assert (g["branch"], g["ref"], g["rev"]) == (branch, ref, "HEAD")
+    assert g["repo"] == "https://github.com/airflow-eks/airflow-eks.git" and g["subPath"] == "dags"
+    assert "GITSYNC_GIT" not in json.dumps(g) and "GIT_SYNC_GIT" not in json.dumps(g)
+
+
+def test_ssh_repo_uses_key_secret_and_pinned_known_hosts(engine):
+    rec = engine.program("dev", {P + "dags.repo": "git@github.com:org/dags.git",
+                                 P + "dags.sshPrivateKey": FAKE_SSH_KEY})
+    g = values_of(rec)["dags"]["gitSync"]
+    assert g["sshKeySecret"] == "airflow-git-ssh"
+    assert g["knownHosts"].startswith("github.com ssh-ed25519 ")
+    secret = rec.one("kubernetes:core/v1:Secret", "git-ssh")
+    (path, value, is_secret), = [w for w in walk(secret.inputs) if w[0] == "stringData.gitSshKey"]
+    assert is_secret and value.endswith("-----END OPENSSH PRIVATE KEY-----\n")
+    assert "PRIVATE KEY" not in json.dumps(values_of(rec))
+
+
+def test_https_token_goes_to_a_credentials_secret(engine):
+    rec = engine.program("dev", {P + "dags.httpsToken": "ghp_not_a_real_token"})
+    assert values_of(rec)["dags"]["gitSync"]["credentialsSecret"] == "airflow-git-credentials"
+    secret = rec.one("kubernetes:core/v1:Secret", "git-credentials")
+    assert all(s for p, v, s in walk(secret.inputs) if p.startswith("stringData."))
+    assert "ghp_not_a_real_token" not in json.dumps(values_of(rec))
+
+
+def test_task_pods_land_on_the_tasks_group_with_default_resources(engine):
+    w = values_of(engine.program("dev"))["workers"]
+    assert w["nodeSelector"] == {"airflow-eks/node-group": "tasks"}
+    assert w["tolerations"] == [{"key": "airflow-eks/tasks", "operator": "Equal", "value": "true",
+                                 "effect": "NoSchedule"}]
+    assert w["resources"]["requests"] and w["resources"]["limits"]
+
+
+COMPONENTS = ["scheduler", "apiServer", "dagProcessor", "triggerer", "workers", "pgbouncer", "statsd",
+              "migrateDatabaseJob", "createUserJob"]
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_every_component_has_resources_and_locked_down_security_context(engine, component):
+    v = values_of(engine.program("dev"))
+    assert v[component]["resources"]["requests"] and v[component]["resources"]["limits"]["memory"]
+    pod = v[component].get("securityContexts", {}).get("pod") or v["securityContexts"]["pod"]
+    container = (v[component].get("securityContexts", {}).get("container")
+                 or v["securityContexts"]["container"])
+    assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert v["dags"]["gitSync"]["securityContexts"]["container"] == container
+
+
+def test_production_runs_two_schedulers_with_pdbs(engine):
+    v = values_of(engine.program("prod"))
+    assert v["scheduler"]["replicas"] == 2 and v["apiServer"]["replicas"] == 2
+    for component in ("scheduler", "apiServer", "pgbouncer"):
+        assert v[component]["podDisruptionBudget"]["enabled"] is True
+    dev = values_of(engine.program("dev"))
+    assert dev["scheduler"]["replicas"] == 1 and "podDisruptionBudget" not in dev["scheduler"]
+
+
+def test_secrets_are_referenced_by_name_and_exist(engine):
+    rec = engine.program("dev")
+    v = values_of(rec)
+    names = {s.plain_inputs["metadata"]["name"] for s in rec.of_type("kubernetes:core/v1:Secret")}
+    referenced = {v["fernetKeySecretName"], v["apiSecretKeySecretName"], v["jwtSecretName"],
+                  v["webserverSecretKeySecretName"], v["data"]["metadataSecretName"],
+                  v["pgbouncer"]["configSecretName"], v["pgbouncer"]["metricsExporterSidecar"]["statsSecretName"]}
+    assert referenced <= names
+    for key in ("fernetKey", "apiSecretKey", "jwtSecret", "webserverSecretKey"):
+        assert key not in v
+    admin_env = {e["name"]: e for e in v["createUserJob"]["env"]}
+    assert admin_env["ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] in names
+    assert "defaultUser" not in v.get("apiServer", {}) and "defaultUser" not in v.get("webserver", {})
+
+
+def test_no_secret_value_appears_in_values(engine):
+    rec = engine.program("dev")
+    text = json.dumps(values_of(rec))
+    assert MOCK_SECRET_PREFIX not in text
+    for resource in rec.of_type("random:index/randomPassword:RandomPassword"):
+        result = resource.outputs["result"]
+        assert getattr(result, "value", result) not in text
+    assert not any(secret for _, _, secret in walk(release(rec).inputs))
+
+
+def test_every_component_gets_its_own_least_privilege_role(engine):
+    rec = engine.program("dev")
+    v = values_of(rec)
+    logs, data = rec.exports["logsBucket"], rec.exports["dataBucket"]
+    docs = {}
+    for component, sa in SERVICE_ACCOUNTS.items():
+        arn = v[component]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        role = [r for r in rec.of_type("aws:iam/role:Role") if r.outputs["arn"] == arn][0]
+        (trust,) = statements(policy_of(role, "assumeRolePolicy"))
+        assert [f"system:serviceaccount:airflow:{sa}"] in trust["Condition"]["StringEquals"].values()
+        policy = [p for p in rec.of_type("aws:iam/rolePolicy:RolePolicy")
+                  if p.name == role.name.removesuffix("-role") + "-policy"][0]
+        docs[component] = statements(policy_of(policy))
+    actions = {c: {a for s in st for a in s["Action"]} for c, st in docs.items()}
+    assert actions["apiServer"] == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+    for c in ("scheduler", "triggerer", "dagProcessor"):
+        assert actions[c] == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt",
+                              "kms:GenerateDataKey"}
+    assert "s3:DeleteObject" in actions["workers"]
+    for c, st in docs.items():
+        resources = {r for s in st for r in s["Resource"]}
+        assert all(r.startswith((f"arn:aws:s3:::{logs}", "arn:aws:kms:")) or
+                   (c == "workers" and r.startswith(f"arn:aws:s3:::{data}")) for r in resources), c
+        assert "*" not in resources
+
+
+def test_two_evaluations_give_identical_release_inputs(engine):
+    first = release(engine.program("prod", fresh=True)).inputs
+    second = release(engine.program("prod", fresh=True)).inputs
+    assert json.dumps(first, sort_keys=True, default=repr) == json.dumps(second, sort_keys=True, default=repr)
+
+
+def test_pgbouncer_config_uses_scram_and_tls_to_rds():
+    url = "postgresql://airflow_owner:pw@db.example:5432/airflow?sslmode=require"
+    ini = pgbouncer_ini(url, 10, 200)
+    assert "auth_type = scram-sha-256" in ini and "server_tls_sslmode = require" in ini
+    assert "airflow-metadata = host=db.example dbname=airflow port=5432 pool_size=10" in ini
+    assert "pw" not in ini
+    assert pgbouncer_users(url) == '"airflow_owner" "pw"\n'
+
+
+def test_fernet_key_is_urlsafe_base64_of_32_bytes():
+    import base64
+    key = fernet_from_base64(base64.b64encode(bytes(range(250, 256)) * 5 + b"\xfb\xff").decode())
+    assert "+" not in key and "/" not in key
+    assert len(base64.urlsafe_b64decode(key)) == 32
+
+
+def test_secrets_revision_rolls_pods_and_keys(engine):
+    v = values_of(engine.program("dev", {P + "airflow.secretsRevision": 2}))
+    assert v["airflowPodAnnotations"] == {"airflow-eks/secrets-revision": "2"}
+    rec = engine.program("dev", {P + "airflow.secretsRevision": 2})
+    keepers = rec.one("random:index/randomPassword:RandomPassword", "jwt-secret").plain_inputs["keepers"]
+    assert keepers == {"secretsRevision": "2"}
