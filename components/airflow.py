@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pulumi
@@ -32,8 +33,8 @@ import pulumi_random as random
 import yaml
 
 from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig
-from components.irsa import IrsaRole, IrsaRoleArgs
 from components.iam import Condition, Statement, StatementArgs
+from components.irsa import IrsaRole, IrsaRoleArgs
 
 CHART = "airflow"
 CHART_REPO = "https://airflow.apache.org"

@@ -21,8 +21,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.iam import Condition, Statement
 from components.irsa import IrsaRole, IrsaRoleArgs
-from components.iam import Condition, Statement, policy_document
 
 CHART = "cluster-autoscaler"
 CHART_REPO = "https://kubernetes.github.io/autoscaler"

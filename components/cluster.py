@@ -27,8 +27,8 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.config import NodeGroupConfig
-from components.irsa import IrsaRole, IrsaRoleArgs
 from components.iam import Principal, Statement, policy_document
+from components.irsa import IrsaRole, IrsaRoleArgs
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 NODE_GROUP_LABEL = "airflow-eks/node-group"

@@ -9,8 +9,8 @@ given statements. Every pod that talks to AWS gets its role from here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -46,7 +46,6 @@ class IrsaRole(pulumi.ComponentResource):
     def __init__(self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:IrsaRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
         issuer = pulumi.Output.from_input(args.oidc_provider_url).apply(
             lambda url: url.removeprefix("https://"))
         subject = f"system:serviceaccount:{args.namespace}:{args.service_account}"

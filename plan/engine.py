@@ -15,9 +15,10 @@ import hashlib
 import json
 import runpy
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import pulumi
 import yaml

