@@ -81,7 +81,7 @@ test-infra: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/helm
 
 test-airflow: $(DAGS_VENV)/.installed
-	$(DAGS_VENV)/bin/python -m pytest tests/helm tests/dags
+	$(DAGS_VENV)/bin/python -m pytest tests/helm
 
 test: lint typecheck test-infra test-airflow
 
