@@ -85,9 +85,8 @@ test-airflow: $(DAGS_VENV)/.installed
 
 test: lint typecheck test-infra test-airflow
 
-bench: $(VENV)/.installed $(DAGS_VENV)/.installed
+bench: $(VENV)/.installed
 	$(VENV)/bin/python scripts/bench_plan.py
-	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
 
 clean:
 	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS)

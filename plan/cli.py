@@ -1,0 +1,183 @@
+"""Offline plan and diff of a stack, with no CLI, plugins, network or credentials.
+
+    python -m plan.cli plan --stack dev [--json FILE]
+    python -m plan.cli diff --stack dev --base origin/main
+
+Both evaluate the real program under the recording engine (plan/engine.py,
+the same one the tests use). This is the desired state computed offline: it is
+never compared with what runs in the cloud.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from plan.engine import ROOT, Recording, Secret, run_program, stack_config, walk
+
+BANNER = ("Offline plan: the desired state computed from the program and the stack config, "
+          "under mocks. It is NOT compared with what runs in AWS; `pulumi preview` does that.")
+# Key properties shown per resource type (others: --all).
+KEY_PROPS = {
+    "eks:index:Cluster": ["name", "version", "endpointPublicAccess", "publicAccessCidrs"],
+    "eks:index:ManagedNodeGroup": ["instanceTypes", "capacityType", "scalingConfig", "labels", "taints"],
+    "aws:rds/instance:Instance": ["instanceClass", "engineVersion", "multiAz", "allocatedStorage",
+                                  "maxAllocatedStorage", "backupRetentionPeriod", "deletionProtection"],
+    "awsx:ec2:Vpc": ["cidrBlock", "availabilityZoneNames", "natGateways"],
+    "kubernetes:helm.sh/v3:Release": ["chart", "version", "values.dags.gitSync.repo",
+                                      "values.dags.gitSync.ref", "values.images.airflow.tag",
+                                      "values.scheduler.replicas"],
+    "aws:iam/rolePolicy:RolePolicy": ["policy"],
+    "aws:s3/bucket:Bucket": ["forceDestroy"],
+}
+
+
+def mask(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return value
+
+
+def flatten(resource_inputs: dict[str, Any]) -> dict[str, Any]:
+    """path -> masked leaf; IAM policies become one line per action and resource."""
+    flat: dict[str, Any] = {}
+    for path, value, secret in walk(resource_inputs):
+        if secret:
+            flat[path] = "[secret]"
+        elif path.endswith(("policy", "assumeRolePolicy")) and isinstance(value, str) and value.startswith("{"):
+            for i, st in enumerate(json.loads(value).get("Statement", [])):
+                for action in st.get("Action", []):
+                    for res in st.get("Resource", ["-"]):
+                        flat[f"{path}[{i}] {st.get('Effect', 'Allow')} {action}"] = res
+        else:
+            flat[path] = value
+    return flat
+
+
+def to_document(rec: Recording, stack: str) -> dict[str, Any]:
+    return {
+        "note": BANNER,
+        "stack": stack,
+        "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
+                       "protect": r.protect, "inputs": mask(r.inputs)} for r in rec.resources],
+        "exports": mask(rec.exports),
+    }
+
+
+def print_tree(rec: Recording, stack: str, show_all: bool) -> None:
+    print(BANNER)
+    print(f"stack {stack}: {len(rec.resources)} resources")
+    children: dict[str, list] = {}
+    for r in rec.resources:
+        children.setdefault(r.parent, []).append(r)
+    urns = {r.urn for r in rec.resources}
+
+    def show(r, depth: int) -> None:
+        pad = "  " * depth
+        print(f"{pad}+ {r.type} {r.name}" + (" [protected]" if r.protect else ""))
+        flat = flatten(r.inputs)
+        keys = KEY_PROPS.get(r.type, [])
+        for path, value in flat.items():
+            if show_all or any(path == k or path.startswith(k + ".") or path.startswith(k + "[")
+                               for k in keys):
+                print(f"{pad}    {path}: {json.dumps(value) if not isinstance(value, str) else value}")
+        for c in sorted(children.get(r.urn, []), key=lambda x: x.name):
+            show(c, depth + 1)
+
+    for r in sorted((r for r in rec.resources if r.parent not in urns), key=lambda x: x.name):
+        show(r, 0)
+    print("exports:")
+    for k, v in sorted(mask(rec.exports).items()):
+        print(f"    {k}: {v}")
+
+
+def diff(old: Recording, new: Recording) -> list[str]:
+    """Adds, removes and property-level modifications, keyed by type and name."""
+    def index(rec: Recording) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r.type, r.name): flatten(r.inputs) for r in rec.resources}
+    a, b = index(old), index(new)
+    lines = []
+    for key in sorted(b.keys() - a.keys()):
+        lines.append(f"+ add    {key[0]} {key[1]}")
+    for key in sorted(a.keys() - b.keys()):
+        lines.append(f"- remove {key[0]} {key[1]}")
+    for key in sorted(a.keys() & b.keys()):
+        before, after = a[key], b[key]
+        for path in sorted(before.keys() | after.keys()):
+            if before.get(path) != after.get(path):
+                if path not in before:
+                    lines.append(f"~ {key[1]}: gains {path} = {after[path]}")
+                elif path not in after:
+                    lines.append(f"~ {key[1]}: loses {path} = {before[path]}")
+                else:
+                    lines.append(f"~ {key[1]}: {path} {before[path]} -> {after[path]}")
+    return lines
+
+
+def evaluate_revision(rev: str, stack: str) -> Recording:
+    """Evaluates the program as it is at a git revision (in a temporary worktree)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, rev],
+                       check=True, capture_output=True)
+        try:
+            saved = {k: v for k, v in sys.modules.items() if k == "components" or k.startswith("components.")}
+            for k in saved:
+                del sys.modules[k]
+            sys.path.insert(0, tmp)
+            try:
+                return run_program(stack_config(stack, root=Path(tmp)), stack=stack,
+                                   program=Path(tmp) / "__main__.py")
+            finally:
+                sys.path.remove(tmp)
+                for k in [k for k in sys.modules if k == "components" or k.startswith("components.")]:
+                    del sys.modules[k]
+                sys.modules.update(saved)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp],
+                           check=False, capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="plan", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plan")
+    p.add_argument("--stack", default="dev")
+    p.add_argument("--json", metavar="FILE", help="write the plan as JSON ('-' for stdout)")
+    p.add_argument("--all", action="store_true", help="show every property")
+    d = sub.add_parser("diff")
+    d.add_argument("--stack", default="dev")
+    d.add_argument("--base", default="origin/main")
+    args = parser.parse_args(argv)
+
+    if args.command == "plan":
+        rec = run_program(stack_config(args.stack), stack=args.stack)
+        if args.json:
+            text = json.dumps(to_document(rec, args.stack), indent=2, sort_keys=True, default=str)
+            if args.json == "-":
+                print(text)
+            else:
+                Path(args.json).write_text(text)
+        else:
+            print_tree(rec, args.stack, args.all)
+        return 0
+
+    base = evaluate_revision(args.base, args.stack)
+    head = run_program(stack_config(args.stack), stack=args.stack)
+    print(BANNER)
+    print(f"stack {args.stack}: {args.base} -> working tree")
+    lines = diff(base, head)
+    print("\n".join(lines) if lines else "no changes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Offline plan and diff, on the recording engine the other tests use."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from plan.cli import BANNER, diff, main, to_document
+from plan.engine import MOCK_SECRET_PREFIX
+
+P = "airflow-eks:"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_of_each_stack_is_labelled_and_masks_secrets(engine, stack):
+    doc = to_document(engine.program(stack), stack)
+    text = json.dumps(doc, default=str)
+    assert doc["note"] == BANNER and "NOT compared" in BANNER
+    assert MOCK_SECRET_PREFIX not in text and "[secret]" in text
+    types = {r["type"] for r in doc["resources"]}
+    assert {"eks:index:Cluster", "aws:rds/instance:Instance", "kubernetes:helm.sh/v3:Release"} <= types
+    assert doc["exports"]["airflowAdminPassword"] == "[secret]"
+
+
+def test_plan_cli_prints_tree_with_key_properties(capsys):
+    assert main(["plan", "--stack", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(BANNER)
+    assert "scalingConfig.maxSize: 5" in out and "instanceClass: db.t4g.micro" in out
+    assert "values.dags.gitSync.ref: main" in out and "version: 1.18.0" in out
+    assert "Allow s3:PutObject" in out  # IAM actions per role
+
+
+def test_diff_shows_exactly_the_changed_properties(engine):
+    base = engine.program("dev")
+    head = engine.program("dev", {P + "cluster.nodeGroups.tasks.maxSize": 20})
+    assert diff(base, head) == ["~ airflow-eks-dev-tasks: scalingConfig.maxSize 5 -> 20"]
+
+
+def test_diff_shows_iam_changes_by_action(engine):
+    base = engine.program("dev")
+    head = engine.program("prod")
+    lines = diff(base, head)
+    assert "+ add    aws:ec2/launchTemplate:LaunchTemplate airflow-eks-prod-tasks-lt" in lines
+    assert "- remove aws:ec2/launchTemplate:LaunchTemplate airflow-eks-dev-tasks-lt" in lines
+
+
+def test_no_change_no_diff(engine):
+    assert diff(engine.program("dev"), engine.program("dev", fresh=True)) == []
