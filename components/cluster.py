@@ -27,7 +27,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.config import NodeGroupConfig
-from components.iam import Principal, Statement, policy_document
+from components.iam import service_trust_policy
 from components.irsa import IrsaRole, IrsaRoleArgs
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -92,11 +92,8 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        node_assume = policy_document([Statement(
-            actions=["sts:AssumeRole"],
-            principals=[Principal(type="Service", identifiers=["ec2.amazonaws.com"])],
-        )], parent=self)
-        node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=node_assume.json, opts=child)
+        node_role = aws.iam.Role(f"{name}-node-role", opts=child, assume_role_policy=service_trust_policy(
+            "ec2.amazonaws.com", parent=self))
         for policy in _NODE_POLICIES:
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}", role=node_role.name,

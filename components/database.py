@@ -26,7 +26,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import DatabaseConfig
-from components.iam import Principal, Statement, policy_document
+from components.iam import service_trust_policy
 
 MASTER_USERNAME = "airflow_owner"
 DB_NAME = "airflow"
@@ -112,12 +112,8 @@ class Database(pulumi.ComponentResource):
             opts=child,
         ) for kind in LOG_EXPORTS]
 
-        monitoring_assume = policy_document([Statement(
-            actions=["sts:AssumeRole"],
-            principals=[Principal(type="Service", identifiers=["monitoring.rds.amazonaws.com"])],
-        )], parent=self)
-        monitoring_role = aws.iam.Role(f"{name}-monitoring", assume_role_policy=monitoring_assume.json,
-                                       opts=child)
+        monitoring_role = aws.iam.Role(f"{name}-monitoring", opts=child, assume_role_policy=service_trust_policy(
+            "monitoring.rds.amazonaws.com", parent=self))
         aws.iam.RolePolicyAttachment(
             f"{name}-monitoring-policy", role=monitoring_role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",

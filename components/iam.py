@@ -53,3 +53,11 @@ def policy_document(statements: Sequence[pulumi.Output[StatementArgs]], *,
     return aws.iam.get_policy_document_output(
         statements=pulumi.Output.all(*statements),
         opts=pulumi.InvokeOutputOptions(parent=parent))
+
+
+def service_trust_policy(service: str, *, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """Trust policy letting one AWS service principal assume a role."""
+    return policy_document([Statement(
+        actions=["sts:AssumeRole"],
+        principals=[Principal(type="Service", identifiers=[service])],
+    )], parent=parent).json

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from components.iam import Principal, Statement, policy_document
+from components.iam import Statement, policy_document, service_trust_policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,11 +91,8 @@ class Network(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
-        assume = policy_document([Statement(
-            actions=["sts:AssumeRole"],
-            principals=[Principal(type="Service", identifiers=["vpc-flow-logs.amazonaws.com"])],
-        )], parent=self)
-        role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=assume.json, opts=child)
+        role = aws.iam.Role(f"{name}-flow-logs-role", opts=child, assume_role_policy=service_trust_policy(
+            "vpc-flow-logs.amazonaws.com", parent=self))
         write = policy_document([Statement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents",
                      "logs:DescribeLogStreams"],

@@ -147,7 +147,7 @@ def evaluate_revision(rev: str, stack: str) -> Recording:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="plan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="plan", description="Offline plan and diff of a stack.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan")
     p.add_argument("--stack", default="dev")
