@@ -23,7 +23,7 @@ help:
 	@echo "make test              lint, type check, infra tests, Airflow/DAG tests (offline)"
 	@echo "make plan STACK=dev    offline plan of a stack (no credentials)"
 	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision"
-	@echo "make bench             parse-time and plan-time benchmarks"
+	@echo "make bench             offline plan timing per stack"
 
 # ------------------------------------------------------------- environments
 $(VENV)/.installed: requirements-dev.txt requirements.txt

@@ -12,8 +12,7 @@ Creates:
 - one IRSA role per Airflow component, each with the least it needs on the
   logs and data buckets;
 - a ``helm.v3.Release`` of the pinned chart: real Helm, so that the chart's
-  jobs run; ``atomic``, ``cleanup_on_fail``, and a timeout that covers the
-  first DB migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
+  jobs run (components/helm.py); a timeout that covers the first DB migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
   deep-merged with the computed ones from :func:`computed_values`.
 """
 
@@ -33,6 +32,7 @@ import pulumi_random as random
 import yaml
 
 from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig
+from components.helm import pinned_release
 from components.iam import Condition, Statement, StatementArgs
 from components.irsa import IrsaRole, IrsaRoleArgs
 
@@ -296,7 +296,6 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
 class Airflow(pulumi.ComponentResource):
     """Airflow 3 on EKS through the official chart."""
 
-    values: pulumi.Output[dict[str, Any]]
     admin_password: pulumi.Output[str]
     role_arns: dict[str, pulumi.Output[str]]
     port_forward_command: str
@@ -390,26 +389,14 @@ class Airflow(pulumi.ComponentResource):
             admin_secret=admin_secret, pgbouncer_config_secret=pgb_config,
             pgbouncer_stats_secret=pgb_stats))
 
-        k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            wait_for_jobs=True,
+        pinned_release(
+            f"{name}-release", chart=CHART, version=CHART_VERSION, repo=CHART_REPO,
+            release_name=RELEASE, namespace=NAMESPACE, values=values,
             # First install: image pulls, the DB migration of an empty
             # metadata DB (3-5 min), then the deployments' readiness.
-            timeout=1200,
-            max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                        depends_on=[namespace, *secrets]),
-        )
+            timeout=1200, wait_for_jobs=True,
+            provider=args.provider, parent=self, depends_on=[namespace, *secrets])
 
-        self.values = pulumi.Output.from_input(values)  # type: ignore[arg-type]
         self.admin_password = pulumi.Output.secret(admin.result)
         self.role_arns = {c: r.arn for c, r in roles.items()}
         self.port_forward_command = (f"kubectl -n {NAMESPACE} port-forward "

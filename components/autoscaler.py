@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.helm import pinned_release
 from components.iam import Condition, Statement
 from components.irsa import IrsaRole, IrsaRoleArgs
 
@@ -58,7 +59,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     """Cluster Autoscaler with least-privilege IRSA."""
 
     role_arn: pulumi.Output[str]
-    policy_json: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs,
                  opts: pulumi.ResourceOptions | None = None):
@@ -129,19 +129,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                                          "readOnlyRootFilesystem": True,
                                          "capabilities": {"drop": ["ALL"]}},
         }
-        k8s.helm.v3.Release(
-            f"{name}-release",
-            name=CHART,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
-        )
+        pinned_release(f"{name}-release", chart=CHART, version=CHART_VERSION, repo=CHART_REPO,
+                       namespace=NAMESPACE, values=values, timeout=600,
+                       provider=args.provider, parent=self)
         self.role_arn = role.arn
-        self.policy_json = role.policy_json
         self.register_outputs({"roleArn": self.role_arn})

@@ -65,9 +65,6 @@ class Database(pulumi.ComponentResource):
     address: pulumi.Output[str]
     port: pulumi.Output[int]
     endpoint: pulumi.Output[str]
-    db_name: str
-    username: str
-    password: pulumi.Output[str]
     connection_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
@@ -167,9 +164,6 @@ class Database(pulumi.ComponentResource):
         self.address = instance.address
         self.port = instance.port
         self.endpoint = instance.endpoint
-        self.db_name = DB_NAME
-        self.username = MASTER_USERNAME
-        self.password = pulumi.Output.secret(password.result)
         self.connection_url = pulumi.Output.secret(pulumi.Output.all(
             password.result, instance.address, instance.port,
         ).apply(lambda a: connection_url(MASTER_USERNAME, a[0], a[1], int(a[2]), DB_NAME)))

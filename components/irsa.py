@@ -41,7 +41,6 @@ class IrsaRole(pulumi.ComponentResource):
 
     arn: pulumi.Output[str]
     name: pulumi.Output[str]
-    policy_json: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:IrsaRole", name, None, opts)
@@ -67,11 +66,9 @@ class IrsaRole(pulumi.ComponentResource):
             max_session_duration=3600,
             opts=child,
         )
-        self.policy_json = None
         if args.statements:
             policy = policy_document(list(args.statements), parent=self)
             aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy.json, opts=child)
-            self.policy_json = policy.json
         for i, arn in enumerate(args.managed_policy_arns):
             aws.iam.RolePolicyAttachment(f"{name}-managed-{i}", role=role.name, policy_arn=arn,
                                          opts=child)

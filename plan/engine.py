@@ -11,6 +11,7 @@ plan (``plan/cli.py``) both use this one implementation.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import runpy
@@ -218,7 +219,6 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
         return {"result": (MOCK_SECRET_PREFIX + _digest(name, n=64))[:length]}
     if typ == "random:index/randomBytes:RandomBytes":
         raw = hashlib.sha256(f"{MOCK_SECRET_PREFIX}/{name}".encode()).digest()
-        import base64
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:launch-template/lt-{_digest(name)}"}
@@ -246,7 +246,6 @@ def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self, region: str):
         self.region = region
-        self.state: dict[str, dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         computed = mock_outputs(args.typ, args.name, args.inputs, self.region)
@@ -254,7 +253,6 @@ class _Mocks(pulumi.runtime.Mocks):
         # natGateways config and returns NatGateway resources): echo nothing.
         remote = args.typ.split(":", 1)[0] in REMOTE_PACKAGES
         outputs = computed if remote else {**args.inputs, **computed}
-        self.state[f"{args.typ}::{args.name}"] = outputs
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:

@@ -66,7 +66,7 @@ class Engine:
     def build(self, fn: Callable[[], Any], stack: str = "dev") -> Recording:
         """Builds components directly (fn creates them) and records what they register."""
         from plan.engine import evaluate
-        return evaluate(lambda: None if fn() else None, self.config(stack), stack=stack)
+        return evaluate(fn, self.config(stack), stack=stack)
 
 
 @pytest.fixture(scope="session")

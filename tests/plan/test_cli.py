@@ -48,3 +48,23 @@ def test_diff_shows_iam_changes_by_action(engine):
 
 def test_no_change_no_diff(engine):
     assert diff(engine.program("dev"), engine.program("dev", fresh=True)) == []
+
+
+def test_diff_against_a_git_revision_evaluates_that_revisions_program(engine):
+    """plan-diff's base side: HEAD in a temporary worktree, its own components."""
+    import subprocess
+    import sys
+
+    from plan.cli import evaluate_revision
+    from plan.engine import ROOT
+
+    program_paths = ["components", "plan", "helm", "__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml"]
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", *program_paths],
+                           capture_output=True, text=True, check=True).stdout
+    if dirty:
+        pytest.skip("the program differs from HEAD in this working tree")
+    ours = sys.modules["components.config"]
+    base = evaluate_revision("HEAD", "dev")
+    assert sys.modules["components.config"] is ours  # our modules are back in place
+    assert len(base.resources) == len(engine.program("dev").resources)
+    assert diff(base, engine.program("dev")) == []
