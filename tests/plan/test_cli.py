@@ -63,7 +63,9 @@ def test_diff_against_a_git_revision_evaluates_that_revisions_program(engine):
                            capture_output=True, text=True, check=True).stdout
     if dirty:
         pytest.skip("the program differs from HEAD in this working tree")
-    ours = sys.modules["components.config"]
+    import components.config
+
+    ours = components.config
     base = evaluate_revision("HEAD", "dev")
     assert sys.modules["components.config"] is ours  # our modules are back in place
     assert len(base.resources) == len(engine.program("dev").resources)
