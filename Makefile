@@ -23,7 +23,7 @@ help:
 	@echo "make test              lint, type check, infra tests, Airflow/DAG tests (offline)"
 	@echo "make plan STACK=dev    offline plan of a stack (no credentials)"
 	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision"
-	@echo "make bench             offline plan timing per stack"
+	@echo "make bench             offline plan time per stack, parse time per DAG file"
 
 # ------------------------------------------------------------- environments
 $(VENV)/.installed: requirements-dev.txt requirements.txt
@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements-dev.txt requirements.txt
 	$(UV) pip install -q --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
-$(DAGS_VENV)/.installed: requirements-airflow.txt $(VENV)/.installed
+$(DAGS_VENV)/.installed: requirements-airflow.txt constraints-airflow.txt $(VENV)/.installed
 	test -x $(DAGS_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(DAGS_VENV)
 	$(UV) pip install -q --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
 	touch $@
@@ -80,13 +80,16 @@ typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed
 test-infra: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/helm
 
+# DAG integrity and end-to-end runs (moto S3, a local PostgreSQL, fixture
+# sources on 127.0.0.1), and the Airflow config keys of helm/*.yaml.
 test-airflow: $(DAGS_VENV)/.installed
-	$(DAGS_VENV)/bin/python -m pytest tests/helm
+	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm
 
 test: lint typecheck test-infra test-airflow
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(DAGS_VENV)/.installed
 	$(VENV)/bin/python scripts/bench_plan.py
+	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
 
 clean:
 	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS)

@@ -1,0 +1,289 @@
+"""Local stand-ins for the services the DAGs use, and a throwaway Airflow.
+
+- Airflow: real Airflow (the image's version), its metadata DB in SQLite under
+  a temporary AIRFLOW_HOME, the DAG folder pointing at dags/.
+- S3: a moto server on 127.0.0.1, reached through the ``aws_default``
+  connection's endpoint_url, with the data bucket created as the platform does.
+- PostgreSQL: Debian's server, initialised and started here on 127.0.0.1 with
+  a password, reached through the ``analytics_db`` connection.
+- The public sources: fixture files served over HTTP on 127.0.0.1.
+
+Airflow reads its configuration when first imported, so the environment is set
+here, before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import http.server
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DATA_BUCKET = "airflow-eks-dev-data-test"
+
+if "airflow" in sys.modules:  # pragma: no cover - a wiring error, not a test result
+    raise RuntimeError("airflow was imported before tests/dags/conftest.py could configure it")
+
+_HOME = tempfile.mkdtemp(prefix="airflow-home-")
+os.environ.update({
+    "AIRFLOW_HOME": _HOME,
+    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # moto accepts any key; these never reach AWS (the endpoint is moto's).
+    "AWS_ACCESS_KEY_ID": "moto",
+    "AWS_SECRET_ACCESS_KEY": "moto",
+    "AWS_DEFAULT_REGION": "us-east-1",
+})
+for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+    os.environ.pop(_proxy, None)
+# As in the image: Airflow puts the DAG folder on sys.path, so `include` imports.
+sys.path.insert(0, str(DAGS))
+
+
+def dag_files() -> list[Path]:
+    """Every DAG file: the .py files of dags/ that .airflowignore does not exclude."""
+    return sorted(p for p in DAGS.glob("*.py"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ Airflow
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """An empty metadata DB, created from the ORM (what `airflow db reset` does)."""
+    from airflow.utils.db import resetdb
+    resetdb(skip_init=False)
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dagbag import DagBag
+    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    assert not bag.import_errors, bag.import_errors
+    # What the DAG processor does: record the DAGs and activate their Assets.
+    DagBundlesManager().sync_bundles_to_db()
+    bag.sync_to_db("dags-folder", None)
+    return bag
+
+
+# ----------------------------------------------------------------------- S3
+
+
+@dataclass(frozen=True)
+class S3:
+    endpoint: str
+    bucket: str
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def objects(self, prefix: str = "") -> dict[str, bytes]:
+        """Every object under a prefix, key -> content."""
+        client = self.client()
+        keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        return {k: client.get_object(Bucket=self.bucket, Key=k)["Body"].read() for k in keys}
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    """moto in server mode; the DAGs reach it through the aws_default connection."""
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    store = S3(endpoint, DATA_BUCKET)
+    store.client().create_bucket(Bucket=DATA_BUCKET)
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
+        {"conn_type": "aws", "extra": {"region_name": "us-east-1", "endpoint_url": endpoint}})
+    os.environ["AIRFLOW_VAR_DATA_BUCKET"] = DATA_BUCKET  # as components/airflow.py sets it
+    yield store
+    server.stop()
+
+
+# --------------------------------------------------------------- PostgreSQL
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    def connect(self):
+        import psycopg2
+        return psycopg2.connect(host=self.host, port=self.port, user=self.user,
+                                password=self.password, dbname=self.dbname)
+
+    def query(self, sql: str) -> list[tuple]:
+        conn = self.connect()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+
+def _postgres_bin() -> Path:
+    """Debian's server binaries (package postgresql), newest version first."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(Path(p).parts[-3]), reverse=True)
+    if not found:
+        pytest.fail("PostgreSQL server not installed: apt-get install postgresql (.ci/run does)")
+    return Path(found[0]).parent
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root; Debian's package adds a postgres user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server on 127.0.0.1, password auth, an `analytics` database."""
+    bin_dir = _postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="pg-"))
+    data, password = root / "data", secrets.token_urlsafe(16)
+    (root / "pw").write_text(password)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True)
+    run(_as_postgres_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "analytics",
+                           "--auth=scram-sha-256", f"--pwfile={root / 'pw'}", "-E", "UTF8"]))
+    port = _free_port()
+    run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
+                           "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"]))
+    pg = Postgres("127.0.0.1", port, "analytics", password, "postgres")
+    try:
+        conn = pg.connect()
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE analytics")
+        conn.close()
+        pg = Postgres("127.0.0.1", port, "analytics", password, "analytics")
+        os.environ["AIRFLOW_CONN_ANALYTICS_DB"] = json.dumps({
+            "conn_type": "postgres", "host": pg.host, "port": pg.port, "login": pg.user,
+            "password": pg.password, "schema": pg.dbname})
+        yield pg
+    finally:
+        subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast",
+                                          "stop"]), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------- public sources
+
+
+@dataclass(frozen=True)
+class Sources:
+    root: Path
+    base_url: str
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+
+def build_stackexchange_archive(target: Path) -> Path:
+    """A 7z dump like the real ones: the site's XML files at the archive's root."""
+    import py7zr
+    with py7zr.SevenZipFile(target, "w") as z:
+        for name in ("Posts.xml", "Users.xml", "Tags.xml"):
+            z.write(FIXTURES / "stackexchange" / name, arcname=name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def sources() -> Iterator[Sources]:
+    """Fixture files over HTTP on 127.0.0.1, standing in for the public sources."""
+    root = Path(tempfile.mkdtemp(prefix="sources-"))
+    shutil.copytree(FIXTURES, root, dirs_exist_ok=True)
+    build_stackexchange_archive(root / "tiny.stackexchange.com.7z")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Sources(root, f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+# ------------------------------------------------------------------ running
+
+STACKEXCHANGE_DATE = "2026-11-20"
+STACKEXCHANGE_ARCHIVE = "tiny.stackexchange.com.7z"
+
+
+def stackexchange_objects(s3: S3) -> dict[str, bytes]:
+    """The Stack Exchange pipeline's objects; other DAGs' tests share the bucket."""
+    return {k: v for k, v in s3.objects().items() if "/stackexchange/" in f"/{k}"}
+
+
+@pytest.fixture(scope="session")
+def stackexchange_ingested(dagbag, s3, sources) -> dict[str, bytes]:
+    """One run of stackexchange_ingest; the transform's tests start from it."""
+    states = run_dag(dagbag, "stackexchange_ingest", date=STACKEXCHANGE_DATE,
+                     conf={"archive_url": sources.url(STACKEXCHANGE_ARCHIVE)})
+    assert states == {"download_archive": "success", "extract_members": "success"}
+    return stackexchange_objects(s3)
+
+
+
+def run_dag(dagbag, dag_id: str, *, date: str, conf: dict | None = None,
+            asset_triggered: bool = False, expect_failure: bool = False) -> dict[str, str]:
+    """dag.test() for one DAG; returns {task_id: state}.
+
+    An asset-triggered run has no logical date in Airflow 3, only the time it
+    was due (run_after); asset_triggered=True runs it that way.
+    expect_failure=True runs without retries: dag.test() would otherwise sit
+    through every retry delay before reporting the failure."""
+    import pendulum
+    from airflow.models.dagbag import DagBag
+    # A fresh parse per run: a run resolves its conf into the DAG's Param
+    # objects, which even a deep copy shares, so the next run would inherit it.
+    fileloc = dagbag.get_dag(dag_id).fileloc
+    dag = DagBag(dag_folder=fileloc, include_examples=False).dags[dag_id]
+    if expect_failure:
+        for t in dag.tasks:
+            t.retries = 0
+    when = pendulum.parse(date).add(hours=6)
+    started = time.monotonic()
+    dr = (dag.test(run_after=when, logical_date=None, run_conf=conf) if asset_triggered
+          else dag.test(logical_date=when, run_conf=conf))
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    print(f"{dag_id}: {states} in {time.monotonic() - started:.1f} s")
+    return states
