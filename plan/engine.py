@@ -62,6 +62,8 @@ class Resource:
     """Inputs with secret values wrapped in :class:`Secret`."""
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Input name -> URNs of the resources whose outputs that input takes."""
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -289,6 +291,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=inputs,
                 outputs=_from_struct(json_format.MessageToDict(response.object)),
                 protect=bool(request.protect),
+                property_dependencies={key: list(deps.urns)
+                                       for key, deps in request.propertyDependencies.items()},
             ))
         return response
 
