@@ -21,6 +21,7 @@ Loading the same feed twice leaves the same rows.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,7 +130,8 @@ def earthquakes_to_postgres():
         feed = response.json()
         if feed.get("type") != "FeatureCollection":
             raise ValueError(f"{url} is not a GeoJSON FeatureCollection")
-        key = f"landing/usgs/run_date={run_date(context)}/{context['run_id']}.geojson"
+        run = re.sub(r"[^A-Za-z0-9._-]", "_", context["run_id"])
+        key = f"landing/usgs/run_date={run_date(context)}/{run}.geojson"
         S3Hook(aws_conn_id=AWS_CONN_ID).load_string(json.dumps(feed), key, bucket_name=data_bucket(),
                                                     replace=True)
         return key

@@ -51,7 +51,7 @@ MEMBERS = {"Posts.xml": STACKEXCHANGE_POSTS, "Users.xml": STACKEXCHANGE_USERS}
     doc_md=__doc__,
 )
 def stackexchange_ingest():
-    @task
+    @task(multiple_outputs=False)
     def download_archive() -> dict[str, str]:
         """Streams the archive to landing/ (no size limit in memory)."""
         import requests
@@ -73,7 +73,7 @@ def stackexchange_ingest():
             S3Hook(aws_conn_id=AWS_CONN_ID).load_file(path, key, bucket_name=data_bucket(), replace=True)
         return {"url": url, "key": key}
 
-    @task(outlets=list(MEMBERS.values()))
+    @task(outlets=list(MEMBERS.values()), multiple_outputs=False)
     def extract_members(archive: dict[str, str]) -> dict[str, str]:
         """Extracts Posts.xml and Users.xml to raw/; fails if either is missing."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook

@@ -201,7 +201,8 @@ def stackexchange_transform():
         with tempfile.TemporaryDirectory() as tmp:
             posts = os.path.join(tmp, "posts")
             users = os.path.join(tmp, "users")
-            os.makedirs(posts), os.makedirs(users)
+            os.makedirs(posts)
+            os.makedirs(users)
             rows = posts_per_user(jsonl_rows(fetch(hook, posts_key, posts)),
                                   jsonl_rows(fetch(hook, users_key, users)))
         hook.load_string(to_csv(("user_id", "display_name", "questions", "answers", "posts"), rows),

@@ -105,12 +105,16 @@ def test_deploys_dev_then_prod_behind_an_environment_one_at_a_time():
     jobs = deploy["jobs"]
     assert jobs["up-dev"]["needs"] == ["test"] and jobs["up-prod"]["needs"] == ["up-dev"]
     for stack in ("dev", "prod"):
-        job = jobs[f"up-{stack}"]
-        assert job["environment"] == stack
-        assert job["concurrency"] == {"group": f"pulumi-up-{stack}", "cancel-in-progress": False}
-        (pulumi,) = steps(job, "pulumi/actions@")
-        assert (pulumi["with"]["command"], pulumi["with"]["stack-name"], pulumi["with"]["policyPacks"]) == \
-            ("up", stack, "policy")
+        assert jobs[f"up-{stack}"]["uses"] == "./.github/workflows/pulumi-up.yml"
+        assert jobs[f"up-{stack}"]["with"] == {"stack": stack}
+    up = load("pulumi-up.yml")
+    assert set(up["on"]) == {"workflow_call"}
+    (job,) = up["jobs"].values()
+    assert job["environment"] == "${{ inputs.stack }}"
+    assert job["concurrency"] == {"group": "pulumi-up-${{ inputs.stack }}", "cancel-in-progress": False}
+    (pulumi,) = steps(job, "pulumi/actions@")
+    assert (pulumi["with"]["command"], pulumi["with"]["stack-name"], pulumi["with"]["policyPacks"]) == \
+        ("up", "${{ inputs.stack }}", "policy")
 
 
 def test_dag_prs_run_the_dag_tests():
