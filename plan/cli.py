@@ -1,7 +1,7 @@
 """Offline plan and diff of a stack, with no CLI, plugins, network or credentials.
 
-    python -m plan.cli plan --stack dev [--json FILE]
-    python -m plan.cli diff --stack dev --base origin/main
+    python -m plan plan --stack dev [--json FILE]
+    python -m plan diff --stack dev --base origin/main
 
 Both evaluate the real program under the recording engine (plan/engine.py,
 the same one the tests use). This is the desired state computed offline: it is

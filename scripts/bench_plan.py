@@ -1,6 +1,6 @@
 """Prints how long an offline plan of each stack takes (target: under 5 s).
 
-- one-shot: `python -m plan.cli plan --stack <s>` in a new interpreter, as
+- one-shot: `python -m plan plan --stack <s>` in a new interpreter, as
   `make plan` runs it (imports included), median of 3;
 - in-process: evaluations in one interpreter; the first one pays for the
   provider SDK modules it imports, the next ones show the evaluation itself.
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 def one_shot(stack: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "plan.cli", "plan", "--stack", stack], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "plan", "plan", "--stack", stack], cwd=ROOT, check=True,
                    capture_output=True)
     return time.perf_counter() - start
 
