@@ -163,7 +163,7 @@ def _every_bucket_is_locked_down(args: StackValidationArgs, report: ReportViolat
                 ("a TLS-only bucket policy", (BUCKET_POLICY,)),
             ) if not kinds & set(types)]
             if missing:
-                report(f"bucket {resource.name} has no {', no '.join(missing)}.", resource.urn)
+                report(f"bucket {resource.name} lacks {' and '.join(missing)}.", resource.urn)
 
 
 # ---------------------------------------------------------------------- EKS

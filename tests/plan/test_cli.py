@@ -70,3 +70,16 @@ def test_diff_against_a_git_revision_evaluates_that_revisions_program(engine):
     assert sys.modules["components.config"] is ours  # our modules are back in place
     assert len(base.resources) == len(engine.program("dev").resources)
     assert diff(base, engine.program("dev")) == []
+
+
+def test_the_module_entry_point_writes_a_json_plan():
+    """`python -m plan` as `make plan` runs it: a new interpreter, JSON on stdout."""
+    import subprocess
+    import sys
+
+    from plan.engine import ROOT
+    result = subprocess.run([sys.executable, "-m", "plan", "plan", "--stack", "prod", "--json", "-"],
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    doc = json.loads(result.stdout)
+    assert doc["stack"] == "prod" and doc["note"] == BANNER
+    assert len(doc["resources"]) > 50

@@ -7,6 +7,7 @@ and StackValidationArgs), without PolicyPack, whose constructor starts a server.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 from typing import Any
@@ -190,38 +191,48 @@ def test_every_bucket_must_be_locked_down():
     data, logs = policy_resource("aws:s3/bucket:Bucket", "data"), policy_resource("aws:s3/bucket:Bucket", "logs")
     assert bucket_violations([data, logs, *locked_down(data), *locked_down(logs)]) == []
     found = bucket_violations([data, logs, *locked_down(data), *locked_down(logs, skip=PAB)])
-    assert found == ["bucket logs has no a public-access block."]
+    assert found == ["bucket logs lacks a public-access block."]
 
 
 # ------------------------------------------------------- the real program
 
 
+def program_violations(recording) -> list[str]:
+    """Every policy over a recorded program, as the analyzer would run them."""
+    found: list[str] = []
+    resources = {r.urn: PolicyResource(r.type, r.plain_inputs, r.urn, r.name, options(r.protect), None,
+                                       None, [], {}) for r in recording.resources}
+    for r in recording.resources:
+        resources[r.urn].property_dependencies.update(
+            {key: [resources[u] for u in urns if u in resources] for key, urns in r.property_dependencies.items()})
+    for policy in POLICIES.values():
+        def report(message, urn=None, name=policy.name):
+            found.append(f"{name}: {message}")
+        if isinstance(policy, StackValidationPolicy):
+            policy.validate(StackValidationArgs(list(resources.values()), CONFIG), report)  # type: ignore[misc]
+            continue
+        assert isinstance(policy, ResourceValidationPolicy)
+        for r in resources.values():
+            args = ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None, CONFIG)
+            policy.validate(args, report)  # type: ignore[misc]
+    return found
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_program_passes_every_policy(engine, stack):
     recording = engine.program(stack)
-    found: list[str] = []
-    resources = {r.urn: r for r in recording.resources}
-    for r in recording.resources:
-        args = ResourceValidationArgs(r.type, r.plain_inputs, r.urn, r.name, options(r.protect), None, CONFIG)
-        for policy in POLICIES.values():
-            if isinstance(policy, ResourceValidationPolicy):
-                policy.validate(args, lambda m, u=None, p=policy.name, n=r.name: found.append(f"{p} {n}: {m}"))  # type: ignore[misc]
-
-    by_urn: dict[str, PolicyResource] = {}
-    for r in recording.resources:
-        by_urn[r.urn] = PolicyResource(r.type, r.plain_inputs, r.urn, r.name, options(r.protect), None, None,
-                                       [], {})
-    for r in recording.resources:
-        by_urn[r.urn].property_dependencies.update(
-            {key: [by_urn[u] for u in urns if u in resources] for key, urns in r.property_dependencies.items()})
-    stack_policy = POLICIES["s3-buckets-locked-down"]
-    assert isinstance(stack_policy, StackValidationPolicy)
-    stack_policy.validate(StackValidationArgs(list(by_urn.values()), CONFIG),  # type: ignore[misc]
-                          lambda m, u=None: found.append(f"s3-buckets-locked-down: {m}"))
-    assert found == []
-    checked = {r.type for r in recording.resources}
+    assert program_violations(recording) == []
     assert {"aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "eks:index:Cluster",
-            "aws:iam/rolePolicy:RolePolicy", "aws:ec2/launchTemplate:LaunchTemplate"} <= checked
+            "aws:iam/rolePolicy:RolePolicy", "aws:ec2/launchTemplate:LaunchTemplate"} <= \
+        {r.type for r in recording.resources}
+
+
+def test_the_program_check_sees_a_bucket_without_its_public_access_block(engine):
+    recording = copy.deepcopy(engine.program("dev"))
+    recording.resources = [r for r in recording.resources
+                           if not (r.type == PAB and r.name.startswith("airflow-eks-dev-logs"))]
+    assert program_violations(recording) == [
+        "s3-buckets-locked-down: bucket airflow-eks-dev-logs-bucket lacks a public-access block."]
 
 
 def test_every_policy_has_a_violating_case():
