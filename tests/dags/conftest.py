@@ -46,7 +46,6 @@ os.environ.update({
     "AIRFLOW_HOME": _HOME,
     "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     # moto accepts any key; these never reach AWS (the endpoint is moto's).
@@ -61,7 +60,7 @@ sys.path.insert(0, str(DAGS))
 
 
 def dag_files() -> list[Path]:
-    """Every DAG file: the .py files of dags/ that .airflowignore does not exclude."""
+    """Every DAG file: the .py files at the top of dags/ (helpers live in include/)."""
     return sorted(p for p in DAGS.glob("*.py"))
 
 
