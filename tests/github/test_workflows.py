@@ -122,3 +122,13 @@ def test_dag_prs_run_the_dag_tests():
     assert "dags/**" in dags["on"]["pull_request"]["paths"]
     runs = " ".join(str(s.get("run", "")) for s in dags["jobs"]["dags"]["steps"])
     assert "pytest tests/dags" in runs and "ruff check --select AIR" in runs and "postgresql" in runs
+
+
+def test_workflows_use_the_pinned_pulumi_cli():
+    makefile = (ROOT / "Makefile").read_text()
+    pinned = next(line.split(":=")[1].strip() for line in makefile.splitlines()
+                  if line.startswith("PULUMI_VERSION"))
+    jobs = [load("pr.yml")["jobs"]["preview"], *load("pulumi-up.yml")["jobs"].values()]
+    for job in jobs:
+        (pulumi,) = steps(job, "pulumi/actions@")
+        assert pulumi["with"]["pulumi-version"] == pinned
