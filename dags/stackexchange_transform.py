@@ -15,7 +15,9 @@ new event. Reads ``raw/stackexchange/{Posts,Users}.xml`` from the data bucket
 
 Idempotent per run date: a run writes exactly these keys, each a pure function
 of the raw files, so a re-run or retry leaves byte-identical objects.
-Files stream through local disk; memory holds one row, plus the aggregates.
+Files stream through local disk. Bronze and gold hold one row at a time (plus
+gold's counters); silver holds an entity's rows to de-duplicate them by id, so
+for the largest sites give it a bigger pod (see kubernetes_pod_overrides).
 """
 
 from __future__ import annotations
