@@ -231,3 +231,21 @@ def test_secrets_revision_rolls_pods_and_keys(engine):
     assert values_of(rec)["airflowPodAnnotations"] == {"airflow-eks/secrets-revision": "2"}
     keepers = rec.one("random:index/randomPassword:RandomPassword", "jwt-secret").plain_inputs["keepers"]
     assert keepers == {"secretsRevision": "2"}
+
+
+def dag_platform_names() -> dict[str, str]:
+    """The Variable and connection ids the DAGs read (dags/include/platform.py)."""
+    import ast
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "dags" / "include" / "platform.py").read_text())
+    return {node.targets[0].id: node.value.value for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in ("DATA_BUCKET_VARIABLE", "AWS_CONN_ID")}
+
+
+def test_the_release_provides_what_the_dags_read(engine):
+    names = dag_platform_names()
+    rec = engine.program("dev")
+    env = {e["name"]: e.get("value") for e in values_of(rec)["env"]}
+    assert env[f"AIRFLOW_VAR_{names['DATA_BUCKET_VARIABLE'].upper()}"] == rec.exports["dataBucket"]
+    assert json.loads(env[f"AIRFLOW_CONN_{names['AWS_CONN_ID'].upper()}"]) == {
+        "conn_type": "aws", "extra": {"region_name": "us-east-1"}}
