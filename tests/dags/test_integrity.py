@@ -91,6 +91,17 @@ def test_follows_the_house_rules(parsed):
         assert t.retries >= 2, f"{t.task_id}: retries={t.retries}"
 
 
+def test_defines_its_dag_with_the_task_sdk(parsed):
+    """Airflow 3's authoring interface is airflow.sdk; airflow.models and
+    airflow.decorators are the scheduler's internals or deprecated."""
+    import ast
+    path, _, _ = parsed
+    imported = {node.module for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert "airflow.sdk" in imported
+    assert not imported & {"airflow.models", "airflow.decorators", "airflow.models.dag"}
+
+
 def test_ruff_airflow_rules_are_clean(parsed):
     path, _, _ = parsed
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "AIR",
