@@ -29,7 +29,7 @@ instead of passing or failing it; the update checks it again with the value.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -316,9 +316,13 @@ def _protected_in_production(args: ResourceValidationArgs, report: ReportViolati
 
 
 def _as_list(value: Any) -> list[Any]:
+    """A JSON scalar-or-list as a list. The analyzer hands lists over as
+    Sequence proxies (pulumi_policy.proxy), not as list."""
     if value is None:
         return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    return [value]
 
 
 POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [

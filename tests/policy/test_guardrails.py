@@ -22,6 +22,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from tests.conftest import ROOT
 
@@ -50,7 +51,10 @@ def resource_violations(policy: str, type_: str, props: dict[str, Any], *, stack
     found: list[str] = []
     validation = POLICIES[policy]
     assert isinstance(validation, ResourceValidationPolicy)
-    args = ResourceValidationArgs(type_, props, urn(type_, "r", stack), "r", options(protect), None, CONFIG)
+    # Props reach a policy wrapped as the analyzer wraps them: lists and maps
+    # are Sequence/Mapping proxies that raise on values unknown in a preview.
+    args = ResourceValidationArgs(type_, unknown_checking_proxy(props), urn(type_, "r", stack), "r",
+                                  options(protect), None, CONFIG)
     validation.validate(args, lambda message, urn=None: found.append(message))  # type: ignore[misc]
     return found
 
@@ -161,6 +165,13 @@ def test_production_stateful_resources_are_protected():
         assert resource_violations("production-stateful-protected", type_, {}, stack="dev") == []
 
 
+def test_a_value_unknown_in_a_preview_is_not_judged():
+    """The analyzer reports "can't run policy ... during preview" for this error."""
+    with pytest.raises(UnknownValueError):
+        resource_violations("iam-least-privilege", "aws:iam/rolePolicy:RolePolicy",
+                            {"policy": UNKNOWN_STRING_VALUE})
+
+
 def test_a_policy_ignores_other_resource_types():
     assert resource_violations("rds-storage-encrypted", "aws:s3/bucket:Bucket", {}) == []
 
@@ -200,8 +211,8 @@ def test_every_bucket_must_be_locked_down():
 def program_violations(recording) -> list[str]:
     """Every policy over a recorded program, as the analyzer would run them."""
     found: list[str] = []
-    resources = {r.urn: PolicyResource(r.type, r.plain_inputs, r.urn, r.name, options(r.protect), None,
-                                       None, [], {}) for r in recording.resources}
+    resources = {r.urn: PolicyResource(r.type, unknown_checking_proxy(r.plain_inputs), r.urn, r.name,
+                                       options(r.protect), None, None, [], {}) for r in recording.resources}
     for r in recording.resources:
         resources[r.urn].property_dependencies.update(
             {key: [resources[u] for u in urns if u in resources] for key, urns in r.property_dependencies.items()})
