@@ -97,6 +97,9 @@ def test_forks_get_the_offline_plan_and_never_secrets():
     (job,) = comment["jobs"].values()
     assert not steps(job, "actions/checkout@"), "the commenting workflow must not run PR code"
     assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    (script,) = (s["with"]["script"] for s in steps(job, "actions/github-script@"))
+    assert "pull.head.sha !== context.payload.workflow_run.head_sha" in script, \
+        "a fork controls the artifact: the PR number must be checked against the run"
 
 
 def test_deploys_dev_then_prod_behind_an_environment_one_at_a_time():
