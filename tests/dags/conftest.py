@@ -55,7 +55,8 @@ os.environ.update({
 })
 for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
     os.environ.pop(_proxy, None)
-# As in the image: Airflow puts the DAG folder on sys.path, so `include` imports.
+# As Airflow 3 does for the dags-folder bundle (dag processor, task runner):
+# its root on sys.path, so `include` imports.
 sys.path.insert(0, str(DAGS))
 
 
