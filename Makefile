@@ -38,7 +38,7 @@ $(VENV)/.installed: requirements-dev.txt requirements.txt
 	$(UV_INSTALL) --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
-$(DAGS_VENV)/.installed: requirements-airflow.txt constraints-airflow.txt $(VENV)/.installed
+$(DAGS_VENV)/.installed: requirements-airflow.txt $(VENV)/.installed
 	test -x $(DAGS_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(DAGS_VENV)
 	$(UV_INSTALL) --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
 	touch $@

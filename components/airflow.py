@@ -11,8 +11,9 @@ Creates:
   on purpose and rolls the pods;
 - one IRSA role per Airflow component, each with the least it needs on the
   logs and data buckets;
-- a ``helm.v3.Release`` of the pinned chart: real Helm, so that the chart's
-  jobs run (components/helm.py); a timeout that covers the first DB migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
+- a ``helm.v3.Release`` of the pinned chart (components/helm.py): real Helm,
+  so that the chart's jobs run, with a timeout that covers the first DB
+  migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
   deep-merged with the computed ones from :func:`computed_values`.
 """
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from include.platform import AWS_CONN_ID, DEFAULT_ARGS, HTTP_TIMEOUT, data_bucket, run_date, setting
+from include.platform import DEFAULT_ARGS, HTTP_TIMEOUT, DataBucket, run_date, setting
 
 DEFAULT_FEED_URL = "https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/all_day.geojson"
 FEED_URL_VARIABLE = "usgs_feed_url"
@@ -98,6 +100,19 @@ def feature_row(feature: dict[str, Any]) -> tuple:
     )
 
 
+@contextmanager
+def transaction(conn_id: str) -> Iterator[Any]:
+    """A cursor inside one transaction: committed if the block succeeds, rolled
+    back on any error; the connection is closed either way."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
 @dag(
     dag_id="earthquakes_to_postgres",
     description="USGS earthquake feed -> Postgres base table and summaries, full refresh",
@@ -121,7 +136,6 @@ def earthquakes_to_postgres():
     def extract() -> str:
         """Keeps the API response as-is in landing/ so a load can be replayed."""
         import requests
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         context = get_current_context()
         url = setting(context["params"].get("feed_url"), FEED_URL_VARIABLE, DEFAULT_FEED_URL)
@@ -132,55 +146,41 @@ def earthquakes_to_postgres():
             raise ValueError(f"{url} is not a GeoJSON FeatureCollection")
         run = re.sub(r"[^A-Za-z0-9._-]", "_", context["run_id"])
         key = f"landing/usgs/run_date={run_date(context)}/{run}.geojson"
-        S3Hook(aws_conn_id=AWS_CONN_ID).load_string(json.dumps(feed), key, bucket_name=data_bucket(),
-                                                    replace=True)
+        DataBucket().write_text(json.dumps(feed), key)
         return key
 
     @task
-    def load(key: str) -> dict[str, int]:
+    def load(key: str) -> int:
         """Replaces events and rebuilds the summaries in one transaction."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
         from psycopg2 import sql
         from psycopg2.extras import execute_values
 
         params = get_current_context()["params"]
-        feed = json.loads(S3Hook(aws_conn_id=AWS_CONN_ID).read_key(key, bucket_name=data_bucket()))
-        rows = [feature_row(f) for f in feed["features"]]
+        rows = [feature_row(f) for f in json.loads(DataBucket().read_text(key))["features"]]
         schema = sql.Identifier(params["schema"])
-        conn = PostgresHook(postgres_conn_id=params["postgres_conn_id"]).get_conn()
-        try:
-            with conn, conn.cursor() as cur:  # commits on success, rolls back on any error
-                cur.execute(sql.SQL(DDL).format(schema=schema))
-                cur.execute(sql.SQL("DELETE FROM {schema}.events").format(schema=schema))
-                execute_values(cur, sql.SQL("INSERT INTO {schema}.events ({columns}) VALUES %s").format(
-                    schema=schema, columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS))), rows)
-                cur.execute(sql.SQL(REFRESH_SUMMARIES).format(schema=schema))
-        finally:
-            conn.close()
-        return {"events": len(rows)}
+        with transaction(params["postgres_conn_id"]) as cur:
+            cur.execute(sql.SQL(DDL).format(schema=schema))
+            cur.execute(sql.SQL("DELETE FROM {schema}.events").format(schema=schema))
+            execute_values(cur, sql.SQL("INSERT INTO {schema}.events ({columns}) VALUES %s").format(
+                schema=schema, columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS))), rows)
+            cur.execute(sql.SQL(REFRESH_SUMMARIES).format(schema=schema))
+        return len(rows)
 
     @task
-    def check(loaded: dict[str, int]) -> None:
+    def check(loaded: int) -> None:
         """The summaries account for every event that was loaded."""
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
         from psycopg2 import sql
 
         params = get_current_context()["params"]
-        hook = PostgresHook(postgres_conn_id=params["postgres_conn_id"])
         query = sql.SQL("SELECT (SELECT count(*) FROM {s}.events), "
                         "(SELECT coalesce(sum(events), 0) FROM {s}.daily_summary), "
                         "(SELECT coalesce(sum(events), 0) FROM {s}.magnitude_bands)").format(
             s=sql.Identifier(params["schema"]))
-        conn = hook.get_conn()
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(query)
-                events, daily, bands = cur.fetchone()
-        finally:
-            conn.close()
-        if not events == daily == bands == loaded["events"]:
-            raise ValueError(f"loaded {loaded['events']} events; table has {events}, "
+        with transaction(params["postgres_conn_id"]) as cur:
+            cur.execute(query)
+            events, daily, bands = cur.fetchone()
+        if not events == daily == bands == loaded:
+            raise ValueError(f"loaded {loaded} events; table has {events}, "
                              f"daily_summary counts {daily}, magnitude_bands {bands}")
 
     check(load(extract()))

@@ -74,6 +74,19 @@ def engine() -> Engine:
     return Engine()
 
 
+def module_constants(path: Path, *names: str) -> dict[str, Any]:
+    """Module-level ``NAME = <literal>`` values of a source file, read without
+    importing it: how a test in one environment checks a name that code from
+    the other one (DAGs vs. the Pulumi program) must agree with."""
+    import ast
+    found = {node.targets[0].id: ast.literal_eval(node.value)
+             for node in ast.parse(path.read_text()).body
+             if isinstance(node, ast.Assign) and len(node.targets) == 1
+             and isinstance(node.targets[0], ast.Name) and node.targets[0].id in names}
+    assert set(found) == set(names), f"{path.name} does not define {set(names) - set(found)}"
+    return found
+
+
 def policy_of(resource: Resource, key: str = "policy") -> dict[str, Any]:
     """Parses a rendered IAM policy input."""
     return json.loads(resource.plain_inputs[key])

@@ -19,7 +19,7 @@ from components.airflow import (
     static_values,
 )
 from plan.engine import MOCK_SECRET_PREFIX, walk
-from tests.conftest import FAKE_SSH_KEY, policy_of, statements
+from tests.conftest import FAKE_SSH_KEY, ROOT, module_constants, policy_of, statements
 
 SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "airflow-chart" / "values.schema.json"
 P = "airflow-eks:"
@@ -233,17 +233,8 @@ def test_secrets_revision_rolls_pods_and_keys(engine):
     assert keepers == {"secretsRevision": "2"}
 
 
-def dag_platform_names() -> dict[str, str]:
-    """The Variable and connection ids the DAGs read (dags/include/platform.py)."""
-    import ast
-    tree = ast.parse((Path(__file__).resolve().parents[2] / "dags" / "include" / "platform.py").read_text())
-    return {node.targets[0].id: node.value.value for node in tree.body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in ("DATA_BUCKET_VARIABLE", "AWS_CONN_ID")}
-
-
 def test_the_release_provides_what_the_dags_read(engine):
-    names = dag_platform_names()
+    names = module_constants(ROOT / "dags" / "include" / "platform.py", "DATA_BUCKET_VARIABLE", "AWS_CONN_ID")
     rec = engine.program("dev")
     env = {e["name"]: e.get("value") for e in values_of(rec)["env"]}
     assert env[f"AIRFLOW_VAR_{names['DATA_BUCKET_VARIABLE'].upper()}"] == rec.exports["dataBucket"]

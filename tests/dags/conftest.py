@@ -33,7 +33,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+
 DAGS = ROOT / "dags"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DATA_BUCKET = "airflow-eks-dev-data-test"

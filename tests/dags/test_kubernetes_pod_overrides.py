@@ -7,20 +7,16 @@ template, here built from helm/values.yaml and the platform's node labels."""
 
 from __future__ import annotations
 
-import ast
-
 import pytest
 import yaml
 
+from tests.conftest import module_constants
 from tests.dags.conftest import ROOT, run_dag
 
 
 def platform_constants() -> dict[str, str]:
     """NODE_GROUP_LABEL and TASKS_TAINT_KEY as components/cluster.py defines them."""
-    tree = ast.parse((ROOT / "components" / "cluster.py").read_text())
-    return {node.targets[0].id: node.value.value for node in tree.body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in ("NODE_GROUP_LABEL", "TASKS_TAINT_KEY")}
+    return module_constants(ROOT / "components" / "cluster.py", "NODE_GROUP_LABEL", "TASKS_TAINT_KEY")
 
 
 @pytest.fixture(scope="module")
