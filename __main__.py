@@ -6,12 +6,21 @@ from components.airflow import Airflow, AirflowArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.bucket import Bucket, BucketArgs
 from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
-from components.config import load_stack_config
+from components.config import load_stack_config, verify_ui_zone
 from components.database import Database, DatabaseArgs
 from components.kms import EncryptionKey, EncryptionKeyArgs
+from components.lb_controller import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+    alb_ingress_values,
+    load_balancer_name,
+)
 from components.network import Network, NetworkArgs
+from components.ui_certificate import UiCertificate, UiCertificateArgs
+from components.ui_dns import UiDnsRecord, UiDnsRecordArgs
 
 cfg = load_stack_config()
+verify_ui_zone(cfg.ui)  # a Route 53 lookup: before any resource
 prefix = f"{cfg.project}-{cfg.stack}"
 
 key = EncryptionKey(prefix, EncryptionKeyArgs(
@@ -68,6 +77,30 @@ data = Bucket(f"{prefix}-data", BucketArgs(
     noncurrent_version_days=cfg.buckets.noncurrent_version_retention_days,
     protect=cfg.production))
 
+# The UI's load balancer (ui.exposure internal/internet): the controller, the
+# certificate, then the chart's Ingress; the DNS alias once the ALB exists.
+ui_values: dict | None = None
+before_airflow: list[pulumi.Resource] = []
+if cfg.ui.load_balanced:
+    controller = LoadBalancerController(f"{prefix}-lb-controller", LoadBalancerControllerArgs(
+        cluster_name=cluster.cluster_name,
+        region=cfg.region,
+        vpc_id=network.vpc_id,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+        provider=cluster.provider,
+        node_selector={NODE_GROUP_LABEL: "system"}))
+    before_airflow.append(controller.release)
+    certificate_arn: pulumi.Input[str] = cfg.ui.certificate_arn
+    if cfg.ui.creates_certificate:
+        certificate = UiCertificate(f"{prefix}-ui-certificate", UiCertificateArgs(
+            hostname=cfg.ui.hostname, hosted_zone_id=cfg.ui.hosted_zone_id))
+        certificate_arn = certificate.certificate_arn
+    ui_values = alb_ingress_values(
+        exposure=cfg.ui.exposure, hostname=cfg.ui.hostname, certificate_arn=certificate_arn,
+        allowed_cidrs=cfg.ui.allowed_cidrs, alb_name=load_balancer_name(cfg.cluster.name),
+        deletion_protection=cfg.production)
+
 airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     provider=cluster.provider,
     oidc_provider_arn=cluster.oidc_provider_arn,
@@ -83,7 +116,14 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     kms_key_arn=key.key_arn,
     system_node_selector={NODE_GROUP_LABEL: "system"},
     tasks_node_selector={NODE_GROUP_LABEL: "tasks"},
-    tasks_taint_key=TASKS_TAINT_KEY))
+    tasks_taint_key=TASKS_TAINT_KEY,
+    extra_values=ui_values,
+    release_depends_on=before_airflow))
+
+if cfg.ui.load_balanced and cfg.ui.hosted_zone_id:
+    UiDnsRecord(f"{prefix}-ui-dns", UiDnsRecordArgs(
+        hostname=cfg.ui.hostname, hosted_zone_id=cfg.ui.hosted_zone_id,
+        load_balancer_name=load_balancer_name(cfg.cluster.name), after=[airflow.release]))
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
@@ -97,7 +137,7 @@ pulumi.export("databaseEndpoint", database.endpoint)
 pulumi.export("logsBucket", logs.bucket_name)
 pulumi.export("dataBucket", data.bucket_name)
 pulumi.export("portForwardCommand", airflow.port_forward_command)
-pulumi.export("uiUrl", airflow.ui_url)
+pulumi.export("uiUrl", f"https://{cfg.ui.hostname}" if cfg.ui.load_balanced else airflow.ui_url)
 pulumi.export("airflowAdminUsername", cfg.airflow.admin_username)
 pulumi.export("airflowAdminPassword", airflow.admin_password)
 pulumi.export("dagsRepo", cfg.dags.repo)

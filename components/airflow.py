@@ -19,9 +19,8 @@ Creates:
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +96,10 @@ class AirflowArgs:
     """Where task pods run."""
     tasks_taint_key: str
     """Taint of the tasks node group, tolerated by task pods only."""
+    extra_values: Mapping[str, Any] | None = None
+    """Values merged last (the UI's ALB Ingress, components/lb_controller.py); None: none."""
+    release_depends_on: Sequence[pulumi.Resource] = ()
+    """What must be in place before the release (the Load Balancer Controller, an issued certificate)."""
 
 
 # ------------------------------------------------------------- pure helpers
@@ -104,7 +107,9 @@ class AirflowArgs:
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Helm's merge: maps merge recursively, anything else in ``override`` wins."""
-    merged = copy.deepcopy(dict(base))
+    # Maps are copied level by level; leaves are shared, as they may be
+    # Outputs (which cannot be deep-copied) and are never mutated.
+    merged = {k: deep_merge(v, {}) if isinstance(v, Mapping) else v for k, v in base.items()}
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
@@ -301,6 +306,7 @@ class Airflow(pulumi.ComponentResource):
     role_arns: dict[str, pulumi.Output[str]]
     port_forward_command: str
     ui_url: str
+    release: k8s.helm.v3.Release
 
     def __init__(self, name: str, args: AirflowArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Airflow", name, None, opts)
@@ -389,14 +395,16 @@ class Airflow(pulumi.ComponentResource):
             args, role_arns={c: r.arn for c, r in roles.items()}, git_secret=git_secret,
             admin_secret=admin_secret, pgbouncer_config_secret=pgb_config,
             pgbouncer_stats_secret=pgb_stats))
+        values = deep_merge(values, args.extra_values or {})
 
-        pinned_release(
+        self.release = pinned_release(
             f"{name}-release", chart=CHART, version=CHART_VERSION, repo=CHART_REPO,
             release_name=RELEASE, namespace=NAMESPACE, values=values,
             # First install: image pulls, the DB migration of an empty
             # metadata DB (3-5 min), then the deployments' readiness.
             timeout=1200, wait_for_jobs=True,
-            provider=args.provider, parent=self, depends_on=[namespace, *secrets])
+            provider=args.provider, parent=self,
+            depends_on=[namespace, *secrets, *args.release_depends_on])
 
         self.admin_password = pulumi.Output.secret(admin.result)
         self.role_arns = {c: r.arn for c, r in roles.items()}

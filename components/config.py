@@ -219,6 +219,32 @@ class DagsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class UiConfig:
+    """How people reach the Airflow UI (issue 14): port-forward, or an HTTPS ALB."""
+
+    exposure: str
+    """``portForward``, ``internal`` or ``internet``."""
+    hostname: str
+    """DNS name of the UI; empty with portForward."""
+    hosted_zone_id: str
+    """Route 53 zone of ``hostname``; empty when the DNS record is managed elsewhere."""
+    certificate_arn: str
+    """An existing ACM certificate; empty when the program creates one."""
+    allowed_cidrs: tuple[str, ...]
+    """Source CIDRs the load balancer admits (the VPC's CIDR when none are set)."""
+
+    @property
+    def load_balanced(self) -> bool:
+        """True when an ALB (and so the Load Balancer Controller) is needed."""
+        return self.exposure != "portForward"
+
+    @property
+    def creates_certificate(self) -> bool:
+        """True when the program creates and DNS-validates the ACM certificate."""
+        return self.load_balanced and not self.certificate_arn
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything the program needs from the stack, parsed once and validated."""
 
@@ -242,6 +268,8 @@ class StackConfig:
     """The Helm release."""
     dags: DagsConfig
     """git-sync source."""
+    ui: UiConfig
+    """How the UI is exposed."""
 
 
 # -------------------------------------------------------------------- reading
@@ -528,6 +556,91 @@ def _dags(r: _Reader, raw: Mapping[str, Any]) -> DagsConfig:
         https_username=r.string("dags.httpsUsername"), https_token=token)
 
 
+# ------------------------------------------------------------------ ui.* (issue 14)
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def world_open(cidrs: Sequence[str]) -> bool:
+    """True when the networks, together, admit (nearly) every address: their
+    union covers 0.0.0.0/0 or ::/0, or one is shorter than /8 (IPv6: /32)."""
+    nets = [ipaddress.ip_network(c, strict=True) for c in cidrs]
+    if any(n.prefixlen < (8 if n.version == 4 else 32) for n in nets):
+        return True
+    for version, everything in ((4, ipaddress.ip_network("0.0.0.0/0")), (6, ipaddress.ip_network("::/0"))):
+        same = [n for n in nets if n.version == version]
+        if same and everything in ipaddress.collapse_addresses(same):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _ui(r: _Reader, region: str, vpc_cidr: str) -> UiConfig:
+    exposure = r.choice("ui.exposure", ("portForward", "internal", "internet"))
+    hostname = r.string("ui.hostname").strip().lower().rstrip(".")
+    zone = r.string("ui.hostedZoneId").strip()
+    certificate = r.string("ui.certificateArn").strip()
+    cidrs = r.strings("ui.allowedCidrs")
+
+    if exposure == "portForward":
+        for key, value in (("ui.hostname", hostname), ("ui.hostedZoneId", zone),
+                           ("ui.certificateArn", certificate), ("ui.allowedCidrs", list(cidrs))):
+            if value:
+                raise ConfigError(key, value,
+                                  "only used with ui.exposure internal or internet (ui.exposure is portForward)")
+        return UiConfig(exposure=exposure, hostname="", hosted_zone_id="", certificate_arn="",
+                        allowed_cidrs=())
+    if exposure == "internet":
+        raise ConfigError("ui.exposure", exposure,
+                          "an internet-facing UI needs single sign-on (sso.*), which this version does "
+                          "not configure yet; use internal (VPC/VPN) or portForward")
+
+    if not hostname:
+        raise ConfigError("ui.hostname", hostname, f"required with ui.exposure {exposure}: "
+                          "the UI's DNS name, e.g. airflow.example.com")
+    if not _HOSTNAME.fullmatch(hostname):
+        raise ConfigError("ui.hostname", hostname, "expected a DNS name such as airflow.example.com")
+    if zone and not re.fullmatch(r"Z[A-Z0-9]{1,31}", zone):
+        raise ConfigError("ui.hostedZoneId", zone, "expected a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    if certificate and not re.fullmatch(
+            r"arn:aws[a-z-]*:acm:" + re.escape(region) + r":\d{12}:certificate/[0-9a-f-]{36}", certificate):
+        raise ConfigError("ui.certificateArn", certificate,
+                          f"expected an ACM certificate ARN in aws:region {region} "
+                          "(a load balancer uses certificates of its own region)")
+    if not zone and not certificate:
+        raise ConfigError("ui.hostedZoneId", zone,
+                          "the HTTPS listener needs a certificate: set ui.hostedZoneId (the program creates "
+                          "and DNS-validates one) or ui.certificateArn")
+
+    for c in cidrs:
+        try:
+            ipaddress.ip_network(c, strict=True)
+        except ValueError:
+            raise ConfigError("ui.allowedCidrs", list(cidrs), f"{c!r} is not a CIDR such as 10.8.0.0/16") from None
+    if world_open(cidrs):
+        raise ConfigError("ui.allowedCidrs", list(cidrs),
+                          "may not admit the whole Internet (nor a prefix shorter than /8, /32 for IPv6); "
+                          "list your VPN or office CIDRs")
+    return UiConfig(exposure=exposure, hostname=hostname, hosted_zone_id=zone, certificate_arn=certificate,
+                    allowed_cidrs=cidrs or (vpc_cidr,))
+
+
+def check_ui_hostname_in_zone(ui: UiConfig, zone_name: str) -> None:
+    """Refuses a ui.hostname that the hosted zone ui.hostedZoneId cannot hold.
+    ``zone_name`` is the zone's name as Route 53 reports it (a data-source call
+    made by :func:`verify_ui_zone`, before any resource)."""
+    zone = zone_name.strip().lower().rstrip(".")
+    if ui.hosted_zone_id and not (ui.hostname == zone or ui.hostname.endswith("." + zone)):
+        raise ConfigError("ui.hostname", ui.hostname,
+                          f"expected a name inside hosted zone {ui.hosted_zone_id} ({zone})")
+
+
+def verify_ui_zone(ui: UiConfig) -> None:
+    """Looks the hosted zone up (plan time) and checks the hostname against it."""
+    if ui.load_balanced and ui.hosted_zone_id:
+        import pulumi_aws as aws
+        check_ui_hostname_in_zone(ui, aws.route53.get_zone(zone_id=ui.hosted_zone_id).name)
+
+
 def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
                        decls: Mapping[str, Declaration] | None = None) -> StackConfig:
     """Validates raw config (as Pulumi passes it: full keys to values) into a StackConfig."""
@@ -553,6 +666,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
                                                         lo=1, hi=3650)),
         airflow=_airflow(r),
         dags=_dags(r, raw),
+        ui=_ui(r, region, r.string("network.cidr")),
     )
 
 

@@ -33,6 +33,9 @@ from pulumi.runtime.sync_await import _sync_await
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
 MOCK_SECRET_PREFIX = "mocksecret"
+# What the mocked Route 53 zone and ALB lookups answer (the stack files use example.com).
+MOCK_HOSTED_ZONE = "example.com"
+MOCK_ALB_ZONE_ID = "Z35SXDOTRQ7X7K"
 REMOTE_PACKAGES = ("awsx", "eks")
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
@@ -224,6 +227,15 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:launch-template/lt-{_digest(name)}"}
+    if typ == "aws:acm/certificate:Certificate":
+        domain = inputs.get("domainName", name)
+        return {"arn": f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{_digest(name, n=8)}-0000-4000-8000-{_digest(name, 'c', n=12)}",
+                "domainValidationOptions": [{
+                    "domainName": domain, "resourceRecordType": "CNAME",
+                    "resourceRecordName": f"_{_digest(domain, n=32)}.{domain}.",
+                    "resourceRecordValue": f"_{_digest(domain, 'v', n=32)}.acm-validations.aws."}]}
+    if typ == "aws:route53/record:Record":
+        return {"fqdn": str(inputs.get("name", name)).rstrip(".")}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{arn_name}"}
     if typ.startswith("aws:") and "arn" not in inputs:
@@ -242,6 +254,17 @@ def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any
                 "reverseDnsPrefix": "com.amazonaws"}
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
+    if token == "aws:route53/getZone:getZone":
+        # Every hosted zone answers as MOCK_HOSTED_ZONE (the stack files' example domain).
+        zone_id = args.get("zoneId") or "Z0MOCK"
+        return {"zoneId": zone_id, "name": MOCK_HOSTED_ZONE, "id": zone_id, "privateZone": False,
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": []}
+    if token == "aws:lb/getLoadBalancer:getLoadBalancer":
+        # The ALB the Load Balancer Controller created (found by name).
+        lb = args.get("name") or "alb"
+        return {"name": lb, "id": lb, "zoneId": MOCK_ALB_ZONE_ID,
+                "dnsName": f"internal-{lb}-{_digest(lb)}.{region}.elb.amazonaws.com",
+                "arn": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/app/{lb}/{_digest(lb, n=16)}"}
     raise NotImplementedError(f"the recording engine has no answer for invoke {token}")
 
 
