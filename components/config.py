@@ -567,11 +567,10 @@ def world_open(cidrs: Sequence[str]) -> bool:
     nets = [ipaddress.ip_network(c, strict=True) for c in cidrs]
     if any(n.prefixlen < (8 if n.version == 4 else 32) for n in nets):
         return True
-    for version, everything in ((4, ipaddress.ip_network("0.0.0.0/0")), (6, ipaddress.ip_network("::/0"))):
-        same = [n for n in nets if n.version == version]
-        if same and everything in ipaddress.collapse_addresses(same):  # type: ignore[arg-type]
-            return True
-    return False
+    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+    return (ipaddress.IPv4Network("0.0.0.0/0") in ipaddress.collapse_addresses(v4)
+            or ipaddress.IPv6Network("::/0") in ipaddress.collapse_addresses(v6))
 
 
 def _ui(r: _Reader, region: str, vpc_cidr: str) -> UiConfig:
