@@ -10,7 +10,7 @@ import json
 import pytest
 
 from components.config import ConfigError, check_ui_hostname_in_zone, world_open
-from components.lb_controller import HEALTH_PATH, SSL_POLICY, load_balancer_name
+from components.lb_controller import HEALTH_PATH, SSL_POLICY, alb_ingress_values, load_balancer_name
 
 P = "airflow-eks:"
 INTERNAL = {P + "ui.exposure": "internal", P + "ui.hostname": "airflow.example.com",
@@ -152,10 +152,12 @@ def test_the_api_server_ingress_is_an_https_only_internal_alb(engine):
     assert json.loads(a["listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
 
 
-def test_deletion_protection_only_in_production(engine):
-    rec = engine.program("dev", INTERNAL)
-    a = releases(rec)["airflow"].plain_inputs["values"]["ingress"]["apiServer"]["annotations"]
-    assert "deletion_protection.enabled=false" in a["alb.ingress.kubernetes.io/load-balancer-attributes"]
+def test_deletion_protection_follows_production():
+    """Production is wired in (prod's Ingress above has it on); a dev ALB can be deleted."""
+    values = alb_ingress_values(exposure="internal", hostname="airflow.example.com", certificate_arn="arn",
+                                allowed_cidrs=("10.20.0.0/16",), alb_name="x", deletion_protection=False)
+    attributes = values["ingress"]["apiServer"]["annotations"]["alb.ingress.kubernetes.io/load-balancer-attributes"]
+    assert "deletion_protection.enabled=false" in attributes
 
 
 def test_task_pods_keep_the_in_cluster_execution_api(engine):
