@@ -18,6 +18,7 @@ from components.lb_controller import (
 from components.network import Network, NetworkArgs
 from components.ui_certificate import UiCertificate, UiCertificateArgs
 from components.ui_dns import UiDnsRecord, UiDnsRecordArgs
+from components.secrets import AirflowSecrets, AirflowSecretsArgs, secrets_prefix
 
 cfg = load_stack_config()
 verify_ui_zone(cfg.ui)  # a Route 53 lookup: before any resource
@@ -100,6 +101,12 @@ if cfg.ui.load_balanced:
         exposure=cfg.ui.exposure, hostname=cfg.ui.hostname, certificate_arn=certificate_arn,
         allowed_cidrs=cfg.ui.allowed_cidrs, alb_name=load_balancer_name(cfg.cluster.name),
         deletion_protection=cfg.production)
+# Connections and Variables of the stack config; a production secret removed
+# from config stays restorable for a week, others go at once (components/secrets.py).
+secrets = AirflowSecrets(f"{prefix}-secrets", AirflowSecretsArgs(
+    prefix=secrets_prefix(cfg.stack), region=cfg.region,
+    connections=cfg.secrets.connections, variables=cfg.secrets.variables,
+    kms_key_arn=key.key_arn, recovery_window_days=7 if cfg.production else 0))
 
 airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     provider=cluster.provider,
@@ -117,6 +124,9 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     system_node_selector={NODE_GROUP_LABEL: "system"},
     tasks_node_selector={NODE_GROUP_LABEL: "tasks"},
     tasks_taint_key=TASKS_TAINT_KEY,
+    connections_prefix=secrets.connections_prefix,
+    variables_prefix=secrets.variables_prefix,
+    secrets_read_arns=secrets.read_arns,
     extra_values=ui_values,
     release_depends_on=before_airflow))
 
@@ -142,3 +152,5 @@ pulumi.export("airflowAdminUsername", cfg.airflow.admin_username)
 pulumi.export("airflowAdminPassword", airflow.admin_password)
 pulumi.export("dagsRepo", cfg.dags.repo)
 pulumi.export("dagsRevision", cfg.dags.revision)
+pulumi.export("connectionsPrefix", secrets.connections_prefix)
+pulumi.export("variablesPrefix", secrets.variables_prefix)

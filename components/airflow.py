@@ -10,11 +10,14 @@ Creates:
   and live in the state as secrets; ``airflow.secretsRevision`` rotates them
   on purpose and rolls the pods;
 - one IRSA role per Airflow component, each with the least it needs on the
-  logs and data buckets;
+  logs and data buckets, and, for the components that resolve Connections and
+  Variables, read access to the stack's Secrets Manager prefixes
+  (:func:`secrets_statements`);
 - a ``helm.v3.Release`` of the pinned chart (components/helm.py): real Helm,
   so that the chart's jobs run, with a timeout that covers the first DB
   migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
-  deep-merged with the computed ones from :func:`computed_values`.
+  deep-merged with the computed ones from :func:`computed_values`, among them
+  the SecretsManagerBackend's prefixes (``[secrets] backend_kwargs``).
 """
 
 from __future__ import annotations
@@ -96,6 +99,12 @@ class AirflowArgs:
     """Where task pods run."""
     tasks_taint_key: str
     """Taint of the tasks node group, tolerated by task pods only."""
+    connections_prefix: str
+    """Secrets Manager prefix of Airflow Connections (``airflow-eks/<stack>/connections``)."""
+    variables_prefix: str
+    """Secrets Manager prefix of Airflow Variables (``airflow-eks/<stack>/variables``)."""
+    secrets_read_arns: Sequence[pulumi.Input[str]]
+    """ARN patterns of the two prefixes, the only secrets Airflow may read."""
     extra_values: Mapping[str, Any] | None = None
     """Values merged last (the UI's ALB Ingress, components/lb_controller.py); None: none."""
     release_depends_on: Sequence[pulumi.Resource] = ()
@@ -221,6 +230,50 @@ def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pu
     return statements
 
 
+# Who resolves Connections and Variables through [secrets] backend in Airflow
+# 3.3 (airflow/sdk/execution_time/supervisor.py ensure_secrets_backend_loaded):
+# - task pods: the task runner tries the backend itself, before the env vars
+#   and before asking the API server (DEFAULT_SECRETS_SEARCH_PATH_WORKERS);
+# - the API server: its execution API routes /connections and /variables call
+#   Connection.get_connection_from_secrets / Variable.get, backend first;
+# - the triggerer: triggers look up in their subprocess, and its supervisor
+#   answers their requests with an in-process execution API (same routes);
+# - the dag processor: parsing subprocesses, and DAG callbacks (on_failure...,
+#   run by the dag processor in Airflow 3), through its in-process API.
+# The scheduler runs no DAG code and gets nothing. Only GetSecretValue:
+# the backend calls nothing else (no DescribeSecret, no ListSecrets).
+SECRETS_READERS = ("workers", "apiServer", "triggerer", "dagProcessor")
+SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+
+
+def secrets_statements(component: str, *, read_arns: Sequence[pulumi.Input[str]],
+                       key_arn: pulumi.Input[str], region: str) -> list[pulumi.Output[StatementArgs]]:
+    """Read the stack's Connections and Variables, for :data:`SECRETS_READERS` only:
+    GetSecretValue under the two prefixes, and the KMS decrypt it needs, only
+    when Secrets Manager asks KMS on the caller's behalf."""
+    if component not in SECRETS_READERS:
+        return []
+    return [
+        Statement(sid="ReadAirflowSecrets", actions=["secretsmanager:GetSecretValue"],
+                  resources=list(read_arns)),
+        Statement(sid="DecryptAirflowSecrets", actions=["kms:Decrypt"], resources=[key_arn],
+                  conditions=[Condition(test="StringEquals", variable="kms:ViaService",
+                                        values=[f"secretsmanager.{region}.amazonaws.com"])]),
+    ]
+
+
+def secrets_backend_kwargs(args: AirflowArgs) -> str:
+    """[secrets] backend_kwargs: the stack's prefixes, and no config lookups
+    (the provider's default config_prefix, airflow/config, is outside the
+    granted prefixes: every config read would be a denied call)."""
+    return json.dumps({
+        "connections_prefix": args.connections_prefix,
+        "variables_prefix": args.variables_prefix,
+        "config_prefix": None,
+        "region_name": args.region,
+    })
+
+
 def git_sync_values(dags: DagsConfig, secret_name: str | None) -> dict[str, Any]:
     """dags.gitSync. One revision per stack: ``ref`` and ``branch`` both carry
     it and ``rev`` stays HEAD, so git-sync v4's legacy --branch/--rev handling
@@ -265,7 +318,7 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
         "config": {"logging": {
             "remote_base_log_folder": pulumi.Output.concat("s3://", args.logs_bucket_name,
                                                            f"/{LOGS_PREFIX}"),
-        }},
+        }, "secrets": {"backend_kwargs": secrets_backend_kwargs(args)}},
         "workers": {
             "nodeSelector": args.tasks_node_selector,
             "tolerations": [{"key": args.tasks_taint_key, "operator": "Equal", "value": "true",
@@ -386,7 +439,9 @@ class Airflow(pulumi.ComponentResource):
                 service_account=sa,
                 statements=role_statements(component, logs_arn=args.logs_bucket_arn,
                                            data_arn=args.data_bucket_arn,
-                                           key_arn=args.kms_key_arn, region=args.region),
+                                           key_arn=args.kms_key_arn, region=args.region)
+                + secrets_statements(component, read_arns=args.secrets_read_arns,
+                                     key_arn=args.kms_key_arn, region=args.region),
             ), opts=child)
             for component, sa in SERVICE_ACCOUNTS.items()
         }

@@ -16,10 +16,11 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import yaml
@@ -242,6 +243,13 @@ class UiConfig:
     def creates_certificate(self) -> bool:
         """True when the program creates and DNS-validates the ACM certificate."""
         return self.load_balanced and not self.certificate_arn
+class SecretsConfig:
+    """Airflow Connections and Variables declared in the stack, kept in Secrets Manager."""
+
+    connections: Mapping[str, pulumi.Output[str]]
+    """conn_id -> secret value: canonical Airflow connection JSON, or the URI as given."""
+    variables: Mapping[str, pulumi.Output[str]]
+    """Variable key -> secret value."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +278,8 @@ class StackConfig:
     """git-sync source."""
     ui: UiConfig
     """How the UI is exposed."""
+    secrets: SecretsConfig
+    """Connections and Variables kept in Secrets Manager."""
 
 
 # -------------------------------------------------------------------- reading
@@ -638,11 +648,96 @@ def verify_ui_zone(ui: UiConfig) -> None:
     if ui.load_balanced and ui.hosted_zone_id:
         import pulumi_aws as aws
         check_ui_hostname_in_zone(ui, aws.route53.get_zone(zone_id=ui.hosted_zone_id).name)
+# Airflow ids (airflow.utils.helpers.KEY_REGEX, no "..") that are also valid in
+# a Secrets Manager name (letters, digits and /_+=.@-): the id becomes the last
+# part of the secret's name, so "/" (a path), "@" and "+" are refused too.
+_SECRET_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.-]{1,200}")
+# Airflow's JSON connection format. SecretsManagerBackend keeps only these
+# (and aliases of them), so anything else would silently vanish.
+CONNECTION_JSON_KEYS = ("conn_type", "host", "login", "password", "schema", "port", "extra")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _secret_map(raw: Mapping[str, Any], key: str, secret_keys: Collection[str]) -> dict[str, Any]:
+    """A secret config key holding one JSON object (id -> value). The value is
+    never echoed: a JSON error message quotes the text around the error."""
+    value = raw.get(f"{PROJECT}:{key}")
+    if value in (None, "", "{}", {}):
+        return {}
+    if f"{PROJECT}:{key}" not in secret_keys:
+        raise ConfigError(key, value, f"must be a secret: pulumi config set --secret {key} < {key}.json",
+                          secret=True)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, "expected one JSON object of id to value, e.g. "
+                          f"pulumi config set --secret {key} < {key}.json", secret=True)
+    for ident in value:
+        if not _SECRET_ID.fullmatch(ident):
+            raise ConfigError(key, value, f"id {ident!r}: expected 1-200 letters, digits, '_', '-' "
+                              "or '.' (no '..'), what both Airflow and Secrets Manager accept",
+                              secret=True)
+    return value
+
+
+def _connection_value(conn_id: str, value: Any) -> str:
+    """Canonical JSON for a JSON connection (reformatting changes nothing), the
+    URI as given for a URI; anything else is refused without quoting it."""
+    bad = ConfigError("connections", value, f"connection {conn_id!r}: expected Airflow's connection "
+                      "JSON (an object with conn_type and any of " + ", ".join(CONNECTION_JSON_KEYS[1:])
+                      + ") or a URI such as postgresql://user:password@host:5432/db", secret=True)
+    if isinstance(value, str) and not value.strip().startswith("{"):
+        uri = value.strip()
+        if not _URI_SCHEME.match(uri) or any(c.isspace() for c in uri):
+            raise bad
+        try:
+            urlsplit(uri).port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise bad from None
+        return uri
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise bad from None
+    if not isinstance(value, dict) or not set(value) <= set(CONNECTION_JSON_KEYS) \
+            or not isinstance(value.get("conn_type"), str) or not value["conn_type"]:
+        raise bad
+    port = value.get("port")
+    if port is not None and (isinstance(port, bool) or not str(port).isdigit()):
+        raise bad
+    extra = value.get("extra")
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError:
+            raise bad from None
+    if extra is not None and not isinstance(extra, dict):
+        raise bad
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _variable_value(key: str, value: Any) -> str:
+    """Variables are strings; JSON values (a number, a map) are stored as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> SecretsConfig:
+    connections = {conn_id: pulumi.Output.secret(_connection_value(conn_id, v))
+                   for conn_id, v in sorted(_secret_map(raw, "connections", secret_keys).items())}
+    variables = {k: pulumi.Output.secret(_variable_value(k, v))
+                 for k, v in sorted(_secret_map(raw, "variables", secret_keys).items())}
+    return SecretsConfig(connections=connections, variables=variables)
 
 
 def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
-                       decls: Mapping[str, Declaration] | None = None) -> StackConfig:
-    """Validates raw config (as Pulumi passes it: full keys to values) into a StackConfig."""
+                       decls: Mapping[str, Declaration] | None = None,
+                       secret_keys: Collection[str] = ()) -> StackConfig:
+    """Validates raw config (as Pulumi passes it: full keys to values) into a
+    StackConfig. ``secret_keys``: the full keys whose values are Pulumi secrets."""
     decls = decls if decls is not None else load_declarations()
     _check_unknown_keys(raw, decls)
     r = _Reader(raw, decls)
@@ -666,6 +761,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
         airflow=_airflow(r),
         dags=_dags(r, raw),
         ui=_ui(r, region, r.string("network.cidr")),
+        secrets=_secrets(raw, secret_keys),
     )
 
 
@@ -678,4 +774,6 @@ def runtime_config() -> dict[str, Any]:
 
 def load_stack_config() -> StackConfig:
     """Parses the running stack's config. Called once, by __main__.py."""
-    return parse_stack_config(runtime_config(), stack=pulumi.get_stack())
+    raw = runtime_config()
+    return parse_stack_config(raw, stack=pulumi.get_stack(),
+                              secret_keys={k for k in raw if pulumi.runtime.config.is_config_secret(k)})

@@ -42,26 +42,30 @@ class Engine:
         from plan.engine import stack_config
         return stack_config(stack, overrides)
 
-    def stack_config(self, stack: str = "dev",
-                     overrides: Mapping[str, Any] | None = None) -> StackConfig:
-        """The parsed StackConfig of a stack (no engine involved)."""
+    def stack_config(self, stack: str = "dev", overrides: Mapping[str, Any] | None = None,
+                     secret_keys: tuple[str, ...] = ()) -> StackConfig:
+        """The parsed StackConfig of a stack (no engine involved). ``secret_keys``:
+        full keys set with --secret."""
         from components.config import parse_stack_config
-        return parse_stack_config(self.config(stack, overrides), stack=stack)
+        return parse_stack_config(self.config(stack, overrides), stack=stack, secret_keys=secret_keys)
 
     def program(self, stack: str = "dev", overrides: Mapping[str, Any] | None = None,
-                *, fresh: bool = False) -> Recording:
+                *, fresh: bool = False, secret_keys: tuple[str, ...] = ()) -> Recording:
         """Runs __main__.py for a stack. Cached per (stack, overrides) unless fresh."""
-        key = (stack, json.dumps(overrides or {}, sort_keys=True))
+        key = (stack, json.dumps(overrides or {}, sort_keys=True), secret_keys)
         from plan.engine import run_program
         if fresh or key not in self._programs:
-            self._programs[key] = run_program(self.config(stack, overrides), stack=stack)
+            self._programs[key] = run_program(self.config(stack, overrides), stack=stack,
+                                              secret_keys=secret_keys)
         return self._programs[key]
 
-    def failing_program(self, stack: str, overrides: Mapping[str, Any]) -> Recording:
+    def failing_program(self, stack: str, overrides: Mapping[str, Any],
+                        secret_keys: tuple[str, ...] = ()) -> Recording:
         """Runs __main__.py expecting a ConfigError; returns the recording with it."""
         from components.config import ConfigError
         from plan.engine import run_program
-        return run_program(self.config(stack, overrides), stack=stack, catch=ConfigError)
+        return run_program(self.config(stack, overrides), stack=stack, catch=ConfigError,
+                           secret_keys=secret_keys)
 
     def build(self, fn: Callable[[], Any], stack: str = "dev") -> Recording:
         """Builds components directly (fn creates them) and records what they register."""

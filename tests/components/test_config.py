@@ -137,3 +137,61 @@ def test_ssh_key_gets_its_final_newline_and_stays_secret(engine):
                                       P + "dags.sshPrivateKey": FAKE_SSH_KEY})
     assert cfg.dags.uses_ssh and cfg.dags.ssh_private_key is not None
     assert "github.com ssh-ed25519" in cfg.dags.known_hosts
+
+
+# ----------------------------------------------- connections and variables
+
+CONNS, VARS = P + "connections", P + "variables"
+SECRET_KEYS = (CONNS, VARS)
+PASSWORD = "pw-do-not-echo-4711"
+BAD_CONNECTIONS = [
+    ({"analytics_db": f"not a uri {PASSWORD}"}, "'analytics_db': expected Airflow's connection JSON"),
+    ({"analytics_db": f'{{"conn_type": "postgres", "password": "{PASSWORD}"'}, "or a URI"),  # cut JSON
+    ({"analytics_db": {"host": "db", "password": PASSWORD}}, "with conn_type"),
+    ({"analytics_db": {"conn_type": "postgres", "pasword": PASSWORD}}, "any of host, login"),
+    ({"analytics_db": {"conn_type": "postgres", "port": "54x", "password": PASSWORD}}, "or a URI"),
+    ({"analytics_db": f"postgresql://u:{PASSWORD}@db:port/analytics"}, "or a URI"),
+    ({"analytics db": f"postgresql://u:{PASSWORD}@db/analytics"}, "id 'analytics db': expected"),
+    ({"team/analytics": f"postgresql://u:{PASSWORD}@db/analytics"}, "id 'team/analytics'"),
+    ({"a..b": f"postgresql://u:{PASSWORD}@db/analytics"}, "no '..'"),
+    ([f"postgresql://u:{PASSWORD}@db/analytics"], "one JSON object"),
+]
+
+
+@pytest.mark.parametrize("connections,allowed", BAD_CONNECTIONS)
+def test_bad_connections_stop_before_any_resource_and_never_echo(engine, connections, allowed):
+    recording = engine.failing_program("dev", {CONNS: connections}, secret_keys=SECRET_KEYS)
+    assert isinstance(recording.error, ConfigError), recording.error
+    message = str(recording.error)
+    assert message.startswith(f"invalid stack config {CONNS} = [secret]: ") and allowed in message
+    assert PASSWORD not in message and "@db" not in message
+    assert recording.resources == []
+
+
+def test_connections_and_variables_must_be_pulumi_secrets(engine):
+    recording = engine.failing_program("dev", {VARS: {"usgs_feed_url": PASSWORD}})
+    assert isinstance(recording.error, ConfigError)
+    assert f"{VARS} = [secret]: must be a secret: pulumi config set --secret" in str(recording.error)
+    assert PASSWORD not in str(recording.error) and recording.resources == []
+
+
+def unsecret(output):
+    from pulumi.runtime import sync_await
+    return sync_await._sync_await(output.future())
+
+
+def test_connections_parse_to_canonical_json_or_the_uri_as_given(engine):
+    uri = f"postgresql://analytics:{PASSWORD}@db.example:5432/analytics"
+    cfg = engine.stack_config("dev", {CONNS: {
+        "analytics_db": {"port": 5432, "conn_type": "postgres", "extra": {"sslmode": "require"}},
+        "warehouse": f"  {uri} ", "api.v2": {"conn_type": "http", "extra": '{"timeout": 3}'},
+    }, VARS: {"usgs_feed_url": "http://x", "retries": 3}}, secret_keys=SECRET_KEYS).secrets
+    conns = {k: unsecret(v) for k, v in cfg.connections.items()}
+    assert conns == {
+        "analytics_db": '{"conn_type":"postgres","extra":{"sslmode":"require"},"port":5432}',
+        "api.v2": '{"conn_type":"http","extra":"{\\"timeout\\": 3}"}',
+        "warehouse": uri,
+    }
+    assert {k: unsecret(v) for k, v in cfg.variables.items()} == {"retries": "3", "usgs_feed_url": "http://x"}
+    unset = engine.stack_config("dev").secrets
+    assert unset.connections == {} and unset.variables == {}
