@@ -10,7 +10,7 @@ STACKS = ["dev", "prod"]
 EXPORTS = {"clusterName", "kubeconfig", "oidcProviderArn", "vpcId", "privateSubnetIds",
            "publicSubnetIds", "kubectlSetupCommand", "databaseEndpoint", "logsBucket", "dataBucket",
            "portForwardCommand", "uiUrl", "dagsRepo", "dagsRevision", "airflowAdminUsername",
-           "airflowAdminPassword"}
+           "airflowAdminPassword", "connectionsPrefix", "variablesPrefix"}
 
 
 @pytest.mark.parametrize("stack", STACKS)

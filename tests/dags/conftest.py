@@ -4,8 +4,11 @@
   a temporary AIRFLOW_HOME, the DAG folder pointing at dags/.
 - S3: a moto server on 127.0.0.1, reached through the ``aws_default``
   connection's endpoint_url, with the data bucket created as the platform does.
+- Secrets Manager: the same moto server, read by Airflow's SecretsManagerBackend
+  configured as helm/values.yaml configures it (prefixes of a stack "test").
 - PostgreSQL: Debian's server, initialised and started here on 127.0.0.1 with
-  a password, reached through the ``analytics_db`` connection.
+  a password, reached through the ``analytics_db`` connection, which lives in
+  Secrets Manager as the platform keeps it (not in an env var).
 - The public sources: fixture files served over HTTP on 127.0.0.1.
 
 Airflow reads its configuration when first imported, so the environment is set
@@ -131,6 +134,54 @@ def s3() -> Iterator[S3]:
     server.stop()
 
 
+# ---------------------------------------------------------- Secrets Manager
+
+SECRETS_PREFIX = "airflow-eks/test"  # airflow-eks/<stack>, as components/secrets.py names it
+
+
+def platform_secrets_backend() -> tuple[str, dict]:
+    """[secrets] backend and backend_kwargs as helm/values.yaml sets them (the
+    prefixes and region are computed per stack by components/airflow.py)."""
+    import yaml
+    cfg = yaml.safe_load((ROOT / "helm" / "values.yaml").read_text())["config"]["secrets"]
+    return cfg["backend"], json.loads(cfg["backend_kwargs"])
+
+
+@dataclass(frozen=True)
+class SecretsManager:
+    endpoint: str
+    prefix: str
+
+    def client(self):
+        import boto3
+        return boto3.client("secretsmanager", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def backend_kwargs(self) -> dict:
+        _, kwargs = platform_secrets_backend()
+        return dict(kwargs, connections_prefix=f"{self.prefix}/connections",
+                    variables_prefix=f"{self.prefix}/variables", region_name="us-east-1",
+                    endpoint_url=self.endpoint)
+
+    def put(self, name: str, value: str) -> None:
+        """Creates or replaces ``<prefix>/<name>``, as someone outside the program would."""
+        client, full = self.client(), f"{self.prefix}/{name}"
+        try:
+            client.create_secret(Name=full, SecretString=value)
+        except client.exceptions.ResourceExistsException:
+            client.put_secret_value(SecretId=full, SecretString=value)
+
+
+@pytest.fixture(scope="session")
+def secrets_manager(s3) -> SecretsManager:
+    """moto's Secrets Manager, and Airflow's secrets backend pointed at it. Set
+    here, not at import: Airflow looks the backend up again until one is set."""
+    sm = SecretsManager(s3.endpoint, SECRETS_PREFIX)
+    backend, _ = platform_secrets_backend()
+    os.environ["AIRFLOW__SECRETS__BACKEND"] = backend
+    os.environ["AIRFLOW__SECRETS__BACKEND_KWARGS"] = json.dumps(sm.backend_kwargs())
+    return sm
+
+
 # --------------------------------------------------------------- PostgreSQL
 
 
@@ -172,8 +223,9 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    """A real PostgreSQL server on 127.0.0.1, password auth, an `analytics` database."""
+def postgres(secrets_manager) -> Iterator[Postgres]:
+    """A real PostgreSQL server on 127.0.0.1, password auth, an `analytics` database,
+    its connection ``analytics_db`` in Secrets Manager."""
     bin_dir = _postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="pg-"))
     data, password = root / "data", secrets.token_urlsafe(16)
@@ -193,9 +245,9 @@ def postgres() -> Iterator[Postgres]:
         conn.cursor().execute("CREATE DATABASE analytics")
         conn.close()
         pg = Postgres("127.0.0.1", port, "analytics", password, "analytics")
-        os.environ["AIRFLOW_CONN_ANALYTICS_DB"] = json.dumps({
+        secrets_manager.put("connections/analytics_db", json.dumps({
             "conn_type": "postgres", "host": pg.host, "port": pg.port, "login": pg.user,
-            "password": pg.password, "schema": pg.dbname})
+            "password": pg.password, "schema": pg.dbname}))
         yield pg
     finally:
         subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast",

@@ -98,3 +98,12 @@ def test_without_a_param_the_feed_url_comes_from_the_variable(loaded, dagbag, po
     assert run_dag(dagbag, "earthquakes_to_postgres", date="2026-11-22") == SUCCESS
     assert postgres.query("SELECT id FROM usgs.events") == [("ci40001",)]
     assert postgres.query("SELECT band, events FROM usgs.magnitude_bands") == [("<2", 1)]
+
+
+def test_analytics_db_came_from_secrets_manager(loaded, secrets_manager):
+    """The run above found analytics_db only in Secrets Manager."""
+    import os
+    assert "AIRFLOW_CONN_ANALYTICS_DB" not in os.environ
+    value = secrets_manager.client().get_secret_value(
+        SecretId=f"{secrets_manager.prefix}/connections/analytics_db")["SecretString"]
+    assert json.loads(value)["conn_type"] == "postgres"
