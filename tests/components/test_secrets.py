@@ -106,7 +106,7 @@ def test_only_the_secret_readers_read_the_prefixes_and_nothing_else(engine, stac
                     and a != "secretsmanager:GetSecretValue"], component  # no List/Describe
         reads = [s for s in sts if "secretsmanager:GetSecretValue" in s["Action"]]
         decrypts = [s for s in sts if s.get("Condition", {}).get("StringEquals", {}).get(
-            "kms:ViaService") == [f"secretsmanager.us-east-1.amazonaws.com"]]
+            "kms:ViaService") == ["secretsmanager.us-east-1.amazonaws.com"]]
         if component not in SECRETS_READERS:
             assert not reads and not decrypts, component
             continue
