@@ -4,8 +4,9 @@ Pulls the USGS earthquake feed (GeoJSON, no key needed; the URL is the run's
 ``feed_url`` param, else the ``usgs_feed_url`` Variable, else the last day's
 feed), keeps the response in the data bucket, and loads it into Postgres
 through the ``analytics_db`` connection (param ``postgres_conn_id``). The DAG
-holds no credentials: the connection lives in Airflow's connections or your
-secrets backend.
+holds no credentials: Airflow resolves the connection through the platform's
+secrets backend, Secrets Manager ``airflow-eks/<stack>/connections/analytics_db``
+(stack config ``connections``; README, "Connections and Variables as code").
 
 Postgres schema (param ``schema``, default ``usgs``)::
 

@@ -6,8 +6,9 @@ The platform (components/airflow.py) sets, in every Airflow pod:
 - ``AIRFLOW_CONN_AWS_DEFAULT``: a key-less AWS connection; boto3 takes the
   pod's IRSA web-identity token, so no DAG ever holds AWS keys.
 
-Any of them can be overridden by a Variable or connection of the same id
-(the UI, or a secrets backend).
+Every other connection and Variable (``analytics_db``...) comes from Secrets
+Manager, ``airflow-eks/<stack>/connections/<id>`` and ``.../variables/<key>``,
+which Airflow searches first: a secret of the same id there overrides these.
 """
 
 from __future__ import annotations
