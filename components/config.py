@@ -656,11 +656,12 @@ _SECRET_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.-]{1,200}")
 # (and aliases of them), so anything else would silently vanish.
 CONNECTION_JSON_KEYS = ("conn_type", "host", "login", "password", "schema", "port", "extra")
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+SECRET_MAX_BYTES = 65536
 
 
 def _secret_map(raw: Mapping[str, Any], key: str, secret_keys: Collection[str]) -> dict[str, Any]:
-    """A secret config key holding one JSON object (id -> value). The value is
-    never echoed: a JSON error message quotes the text around the error."""
+    """A secret config key holding one JSON object (id -> value). No error
+    carries the value or json's message (which quotes the text around it)."""
     value = raw.get(f"{PROJECT}:{key}")
     if value in (None, "", "{}", {}):
         return {}
@@ -689,6 +690,8 @@ def _connection_value(conn_id: str, value: Any) -> str:
     bad = ConfigError("connections", value, f"connection {conn_id!r}: expected Airflow's connection "
                       "JSON (an object with conn_type and any of " + ", ".join(CONNECTION_JSON_KEYS[1:])
                       + ") or a URI such as postgresql://user:password@host:5432/db", secret=True)
+    if isinstance(value, str) and len(value.encode()) > SECRET_MAX_BYTES:
+        raise bad
     if isinstance(value, str) and not value.strip().startswith("{"):
         uri = value.strip()
         if not _URI_SCHEME.match(uri) or any(c.isspace() for c in uri):
@@ -722,7 +725,11 @@ def _connection_value(conn_id: str, value: Any) -> str:
 
 def _variable_value(key: str, value: Any) -> str:
     """Variables are strings; JSON values (a number, a map) are stored as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text.encode()) > SECRET_MAX_BYTES:
+        raise ConfigError("variables", value, f"Variable {key!r}: at most {SECRET_MAX_BYTES} bytes "
+                          "(a Secrets Manager secret's limit)", secret=True)
+    return text
 
 
 def _secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> SecretsConfig:

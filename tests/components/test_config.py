@@ -155,6 +155,7 @@ BAD_CONNECTIONS = [
     ({"team/analytics": f"postgresql://u:{PASSWORD}@db/analytics"}, "id 'team/analytics'"),
     ({"a..b": f"postgresql://u:{PASSWORD}@db/analytics"}, "no '..'"),
     ([f"postgresql://u:{PASSWORD}@db/analytics"], "one JSON object"),
+    ({"analytics_db": f"postgresql://u:{PASSWORD}@db/" + "a" * 65536}, "or a URI"),
 ]
 
 
@@ -166,6 +167,12 @@ def test_bad_connections_stop_before_any_resource_and_never_echo(engine, connect
     assert message.startswith(f"invalid stack config {CONNS} = [secret]: ") and allowed in message
     assert PASSWORD not in message and "@db" not in message
     assert recording.resources == []
+
+
+def test_a_variable_too_large_for_secrets_manager_is_refused(engine):
+    recording = engine.failing_program("dev", {VARS: {"big": PASSWORD * 5000}}, secret_keys=SECRET_KEYS)
+    assert "Variable 'big': at most 65536 bytes" in str(recording.error)
+    assert PASSWORD not in str(recording.error) and recording.resources == []
 
 
 def test_connections_and_variables_must_be_pulumi_secrets(engine):
