@@ -16,9 +16,9 @@ from components.lb_controller import (
     load_balancer_name,
 )
 from components.network import Network, NetworkArgs
+from components.secrets import AirflowSecrets, AirflowSecretsArgs, secrets_prefix
 from components.ui_certificate import UiCertificate, UiCertificateArgs
 from components.ui_dns import UiDnsRecord, UiDnsRecordArgs
-from components.secrets import AirflowSecrets, AirflowSecretsArgs, secrets_prefix
 
 cfg = load_stack_config()
 verify_ui_zone(cfg.ui)  # a Route 53 lookup: before any resource

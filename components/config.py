@@ -243,6 +243,9 @@ class UiConfig:
     def creates_certificate(self) -> bool:
         """True when the program creates and DNS-validates the ACM certificate."""
         return self.load_balanced and not self.certificate_arn
+
+
+@dataclass(frozen=True, kw_only=True)
 class SecretsConfig:
     """Airflow Connections and Variables declared in the stack, kept in Secrets Manager."""
 
