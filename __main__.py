@@ -34,7 +34,8 @@ network = Network(prefix, NetworkArgs(
     one_nat_per_az=cfg.network.nat_gateways == "onePerAz",
     cluster_name=cfg.cluster.name,
     flow_log_retention_days=cfg.network.flow_log_retention_days,
-    kms_key_arn=key.key_arn))
+    kms_key_arn=key.key_arn,
+    nat_instance_type=cfg.network.nat_instance.instance_type if cfg.network.nat_instance else None))
 
 cluster = Cluster(prefix, ClusterArgs(
     cluster_name=cfg.cluster.name,

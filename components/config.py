@@ -39,6 +39,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
 # The chart, the Airflow image and dags/ tests are pinned together; see README "Versions".
 AIRFLOW_VERSION = "3.0.6"
 
+# Spot groups draw from several capacity pools (issue 19).
+MIN_SPOT_INSTANCE_TYPES = 3
+
 _MISSING = object()
 
 
@@ -96,9 +99,22 @@ class NetworkConfig:
     availability_zones: tuple[str, ...]
     """AZs the subnets are spread over."""
     nat_gateways: str
-    """``single`` or ``onePerAz``."""
+    """``single``, ``onePerAz`` or ``instance``."""
     flow_log_retention_days: int
     """Retention of the flow-log group, in days."""
+    nat_instance: NatInstanceConfig | None = None
+    """The NAT instance, when ``nat_gateways`` is ``instance``; None otherwise."""
+
+
+# ------------------------------------------------ cost levers (issue 19)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NatInstanceConfig:
+    """A NAT instance instead of NAT gateways (``network.natGateways: instance``)."""
+
+    instance_type: str
+    """Graviton instance type of the NAT instance (``network.natInstanceType``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -396,12 +412,22 @@ def _network(r: _Reader, region: str, production: bool) -> NetworkConfig:
             raise ConfigError("network.availabilityZones", list(azs),
                               f"expected zones of aws:region {region}, such as {region}a")
 
-    nat = r.choice("network.natGateways", ("single", "onePerAz"))
+    nat = r.choice("network.natGateways", ("single", "onePerAz", "instance"))
     if production and nat != "onePerAz":
         raise ConfigError("network.natGateways", nat,
                           "a production stack needs onePerAz (a single NAT gateway is a single point of failure)")
     return NetworkConfig(cidr=cidr_text, availability_zones=azs, nat_gateways=nat,
-                         flow_log_retention_days=r.retention("network.flowLogRetentionDays"))
+                         flow_log_retention_days=r.retention("network.flowLogRetentionDays"),
+                         nat_instance=_nat_instance(r) if nat == "instance" else None)
+
+
+def _nat_instance(r: _Reader) -> NatInstanceConfig:
+    key = "network.natInstanceType"
+    instance_type = r.string(key)
+    # Graviton only: the user data and the AMI parameter are those of arm64 AL2023.
+    if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", instance_type) or not _is_graviton(instance_type):
+        raise ConfigError(key, instance_type, "expected a Graviton (arm64) EC2 instance type such as t4g.nano")
+    return NatInstanceConfig(instance_type=instance_type)
 
 
 def _node_group(r: _Reader, group: str, production: bool) -> NodeGroupConfig:
@@ -414,6 +440,10 @@ def _node_group(r: _Reader, group: str, production: bool) -> NodeGroupConfig:
         raise ConfigError(f"{p}.instanceTypes", list(types),
                           "expected types of one CPU architecture (all Graviton or all x86)")
     capacity = r.choice(f"{p}.capacityType", ("ON_DEMAND", "SPOT"))
+    if capacity == "SPOT" and len(set(types)) < MIN_SPOT_INSTANCE_TYPES:
+        raise ConfigError(f"{p}.instanceTypes", list(types),
+                          f"a SPOT group needs at least {MIN_SPOT_INSTANCE_TYPES} distinct instance types "
+                          "(more spot pools: fewer interruptions, capacity when one pool is empty)")
     if group == "system" and production and capacity != "ON_DEMAND":
         raise ConfigError(f"{p}.capacityType", capacity,
                           "a production stack runs Airflow's control components ON_DEMAND")

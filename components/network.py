@@ -4,7 +4,9 @@ Creates, through pulumi-awsx:
 - a VPC with one public and one private subnet per availability zone, tagged
   for the AWS Load Balancer Controller (``kubernetes.io/role/elb`` and
   ``kubernetes.io/role/internal-elb``);
-- one NAT gateway, or one per AZ;
+- one NAT gateway, or one per AZ, or none when a NAT instance serves the
+  private subnets (``NatInstance``, a child: components/nat_instance.py, with
+  the private route tables' default routes);
 and directly:
 - VPC flow logs (all traffic) to a KMS-encrypted CloudWatch log group;
 - the VPC's default security group, stripped of every rule.
@@ -20,6 +22,7 @@ import pulumi_aws as aws
 import pulumi_awsx as awsx
 
 from components.iam import Statement, policy_document, service_trust_policy
+from components.nat_instance import NatInstance, NatInstanceArgs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +41,8 @@ class NetworkArgs:
     """Retention of the flow-log group."""
     kms_key_arn: pulumi.Input[str]
     """Key that encrypts the flow-log group."""
+    nat_instance_type: str | None = None
+    """A NAT instance of this (Graviton) type instead of NAT gateways; None for gateways."""
 
 
 def subnet_masks(cidr: str) -> tuple[int, int]:
@@ -74,11 +79,11 @@ class Network(pulumi.ComponentResource):
                 awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=public_mask,
                                         tags={**cluster_tag, "kubernetes.io/role/elb": "1"}),
             ],
-            nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
-                strategy=awsx.ec2.NatGatewayStrategy.ONE_PER_AZ if args.one_nat_per_az
-                else awsx.ec2.NatGatewayStrategy.SINGLE),
+            nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=_nat_strategy(args)),
             opts=child,
         )
+        if args.nat_instance_type is not None:
+            self._nat_instance(name, args, args.nat_instance_type, vpc)
 
         # Rules on the default SG would apply to anything launched without an
         # explicit group; declaring it with no ingress/egress removes them all.
@@ -118,3 +123,33 @@ class Network(pulumi.ComponentResource):
             "privateSubnetIds": self.private_subnet_ids,
             "publicSubnetIds": self.public_subnet_ids,
         })
+
+    # ------------------------------------------------ NAT instance (issue 19)
+
+    def _nat_instance(self, name: str, args: NetworkArgs, instance_type: str, vpc: awsx.ec2.Vpc) -> None:
+        """The private route tables (awsx gives each private subnet its own, with
+        no default route under strategy None), looked up by subnet once awsx
+        has built them all, and the NAT instance that their default routes use."""
+        # A remote component resolves only after all its children exist, so
+        # the route table associations are there when the lookup runs.
+        lookup = pulumi.InvokeOutputOptions(parent=self, depends_on=[vpc])
+        tables = [(az, aws.ec2.get_route_table_output(
+                       subnet_id=vpc.private_subnet_ids.apply(lambda ids, i=i: ids[i]),
+                       opts=lookup).route_table_id)
+                  for i, az in enumerate(args.availability_zones)]
+        NatInstance(f"{name}-nat", NatInstanceArgs(
+            vpc_id=vpc.vpc_id,
+            vpc_cidr=args.cidr,
+            # The first AZ's public subnet: the instance and its fixed ENI share one AZ.
+            subnet_id=vpc.public_subnet_ids.apply(lambda ids: ids[0]),
+            private_route_table_ids=tables,
+            instance_type=instance_type,
+        ), opts=pulumi.ResourceOptions(parent=self))
+
+
+def _nat_strategy(args: NetworkArgs) -> awsx.ec2.NatGatewayStrategy:
+    if args.nat_instance_type is not None:
+        return awsx.ec2.NatGatewayStrategy.NONE  # routes: NatInstance
+    if args.one_nat_per_az:
+        return awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
+    return awsx.ec2.NatGatewayStrategy.SINGLE

@@ -236,6 +236,8 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
                     "resourceRecordValue": f"_{_digest(domain, 'v', n=32)}.acm-validations.aws."}]}
     if typ == "aws:route53/record:Record":
         return {"fqdn": str(inputs.get("name", name)).rstrip(".")}
+    if typ == "aws:ec2/networkInterface:NetworkInterface":
+        return {"arn": f"arn:aws:ec2:{region}:{ACCOUNT}:network-interface/eni-{_digest(name, n=17)}"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{arn_name}"}
     if typ.startswith("aws:") and "arn" not in inputs:
@@ -252,6 +254,12 @@ def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
                 "reverseDnsPrefix": "com.amazonaws"}
+    if token == "aws:ec2/getRouteTable:getRouteTable":
+        # The route table awsx gives a subnet (strategy None: no default route).
+        subnet = str(args.get("subnetId", ""))
+        table = f"rtb-{_digest(subnet)}"
+        return {"routeTableId": table, "id": table, "subnetId": subnet, "routes": [],
+                "associations": [{"subnetId": subnet, "routeTableId": table, "main": False}]}
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
     if token == "aws:route53/getZone:getZone":

@@ -32,6 +32,16 @@ BAD_INPUTS = [
      P + "cluster.nodeGroups.tasks.instanceTypes", "one CPU architecture"),
     ("dev", {P + "cluster.nodeGroups.tasks.capacityType": "spot"},
      P + "cluster.nodeGroups.tasks.capacityType", "ON_DEMAND, SPOT"),
+    # Cost levers (issue 19).
+    ("dev", {P + "network.natGateways": "nat-instance"}, P + "network.natGateways",
+     "single, onePerAz, instance"),
+    ("prod", {P + "network.natGateways": "instance"}, P + "network.natGateways", "onePerAz"),
+    ("dev", {P + "network.natInstanceType": "t3.nano"}, P + "network.natInstanceType", "Graviton"),
+    ("dev", {P + "network.natInstanceType": "nano"}, P + "network.natInstanceType", "Graviton"),
+    ("dev", {P + "cluster.nodeGroups.system.instanceTypes": ["t4g.medium", "m7g.medium"]},
+     P + "cluster.nodeGroups.system.instanceTypes", "at least 3 distinct"),
+    ("dev", {P + "cluster.nodeGroups.tasks.instanceTypes": ["t4g.large"] * 3},
+     P + "cluster.nodeGroups.tasks.instanceTypes", "at least 3 distinct"),
     ("dev", {P + "cluster.kubernetesVersion": "1.24"}, P + "cluster.kubernetesVersion", "1.35"),
     ("prod", {P + "cluster.publicAccessCidrs": ["0.0.0.0/0"]}, P + "cluster.publicAccessCidrs",
      "may not be open to the world"),
@@ -111,9 +121,11 @@ def test_every_declared_key_has_type_description_and_default_or_is_required():
 
 def test_stacks_differ_where_a_platform_team_expects(engine):
     dev, prod = engine.stack_config("dev"), engine.stack_config("prod")
-    assert (len(dev.network.availability_zones), dev.network.nat_gateways) == (2, "single")
+    assert (len(dev.network.availability_zones), dev.network.nat_gateways) == (2, "instance")
+    assert dev.network.nat_instance is not None and dev.network.nat_instance.instance_type == "t4g.nano"
     assert (len(prod.network.availability_zones), prod.network.nat_gateways) == (3, "onePerAz")
-    assert dev.cluster.system.capacity_type == "ON_DEMAND"
+    assert prod.network.nat_instance is None
+    assert dev.cluster.system.capacity_type == "SPOT" and prod.cluster.system.capacity_type == "ON_DEMAND"
     assert dev.cluster.tasks.capacity_type == "SPOT" and dev.cluster.tasks.min_size == 0
     assert prod.cluster.system.min_size >= 2 and prod.database.multi_az
     assert prod.production and not dev.production
