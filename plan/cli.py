@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -208,11 +209,12 @@ def main(argv: list[str] | None = None) -> int:
 STACKS = ("dev", "prod")
 
 
-def readme_cost_section() -> str:
-    """The README's cost tables, one per stack, generated from the estimate."""
+def readme_cost_section(program: Callable[[str], Recording] | None = None) -> str:
+    """The README's cost tables, one per stack, generated from the estimate
+    (``program`` evaluates a stack; tests pass their cached recordings)."""
     parts = [cost.README_MARKERS[0]]
     for stack in STACKS:
-        rec = run_program(stack_config(stack), stack=stack)
+        rec = program(stack) if program else run_program(stack_config(stack), stack=stack)
         est = cost.estimate(rec, stack)
         extra = cost.allowances(rec) if stack == "prod" else []
         parts += ["", f"**{stack}** (`make cost STACK={stack}`):", "", cost.markdown_table(est, extra)]

@@ -434,7 +434,8 @@ def estimate(recording: Recording, stack: str, prices: Mapping[str, Any] | None 
             continue  # a local component: its children are recorded and priced themselves
         else:
             lines.append(_unknown(f"no cost rule for {r.type}", r, "add a rule in plan/cost.py"))
-    return Estimate(stack, tuple(lines))
+    # Registration order depends on when outputs resolve: sort for stable output.
+    return Estimate(stack, tuple(sorted(lines, key=lambda line: (line.resource, line.label))))
 
 
 def allowances(rec: Recording, prices: Mapping[str, Any] | None = None) -> list[tuple[str, float]]:
