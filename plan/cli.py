@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("diff")
     d.add_argument("--stack", default="dev")
     d.add_argument("--base", default="origin/main")
+    d.add_argument("--cost-only", action="store_true", help="print only the monthly cost delta")
     c = sub.add_parser("cost", help="itemised monthly cost estimate of a stack")
     c.add_argument("--stack", default="dev")
     c.add_argument("--json", action="store_true", help="print the estimate as JSON")
@@ -197,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
 
     base = evaluate_revision(args.base, args.stack)
     head = run_program(stack_config(args.stack), stack=args.stack)
-    print(BANNER)
-    print(f"stack {args.stack}: {args.base} -> working tree")
-    lines = diff(base, head)
-    print("\n".join(lines) if lines else "no changes")
+    if not args.cost_only:
+        print(BANNER)
+        print(f"stack {args.stack}: {args.base} -> working tree")
+        lines = diff(base, head)
+        print("\n".join(lines) if lines else "no changes")
     # The PR's monthly cost, last: what a reviewer reads in the comment.
     print("\n".join(cost.cost_delta(cost.estimate(base, args.stack), cost.estimate(head, args.stack))))
     return 0

@@ -130,6 +130,10 @@ def test_plan_diff_ends_with_the_monthly_delta(engine, capsys, monkeypatch):
     assert out[-1] == "monthly cost delta (dev): -$29.14/month (fixed $138.49 -> $109.35)"
     assert "-$32.85/month: NAT gateways [airflow-eks-dev-vpc] (removed)" in out
     assert "+$3.07/month: EC2 Auto Scaling group [airflow-eks-dev-nat-asg] (added)" in out
+    assert out[0] == cli.BANNER
+    assert cli.main(["diff", "--stack", "dev", "--cost-only"]) == 0  # the preview comment's text
+    only = capsys.readouterr().out.splitlines()
+    assert only[-1] == out[-1] and cli.BANNER not in only and len(only) < len(out)
 
 
 def test_cost_cli_json_is_the_estimate(engine, capsys, monkeypatch):
