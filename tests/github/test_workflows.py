@@ -252,6 +252,11 @@ def test_pr_checks_run_make_test_and_a_previewed_policy_checked_matrix():
     assert pulumi["with"]["comment-on-pr"] is True
     assert pulumi["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert pulumi["env"] == {"PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"}
+    # The monthly cost delta (plan/cost.py) as its own comment, after the preview.
+    runs = [str(s.get("run", "")) for s in preview["steps"]]
+    assert any("plan-diff" in r and "ARGS=--cost-only" in r for r in runs)
+    assert steps(preview, "actions/github-script@")
+    assert preview["steps"][0]["with"]["fetch-depth"] == 0
 
 
 def test_forks_get_the_offline_plan_and_never_secrets():
