@@ -129,6 +129,7 @@ class NatInstance(pulumi.ComponentResource):
     """A self-replacing NAT instance behind a fixed ENI."""
 
     network_interface_id: pulumi.Output[str]
+    ready: pulumi.Output[bool]
 
     def __init__(self, name: str, args: NatInstanceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:NatInstance", name, None, opts)
@@ -161,14 +162,15 @@ class NatInstance(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        routes = []
         for route_name, route_table_id in args.private_route_table_ids:
-            aws.ec2.Route(
+            routes.append(aws.ec2.Route(
                 f"{name}-route-{route_name}",
                 route_table_id=route_table_id,
                 destination_cidr_block="0.0.0.0/0",
                 network_interface_id=eni.id,
                 opts=child,
-            )
+            ))
 
         role = aws.iam.Role(f"{name}-role", opts=child, assume_role_policy=service_trust_policy(
             "ec2.amazonaws.com", parent=self))
@@ -211,7 +213,7 @@ class NatInstance(pulumi.ComponentResource):
             update_default_version=True,
             opts=child,
         )
-        aws.autoscaling.Group(
+        group = aws.autoscaling.Group(
             f"{name}-asg",
             min_size=1, max_size=1, desired_capacity=1,
             vpc_zone_identifiers=[args.subnet_id],
@@ -232,4 +234,7 @@ class NatInstance(pulumi.ComponentResource):
         )
 
         self.network_interface_id = eni.id
+        # Resolves once the routes exist and the group has its instance in
+        # service (the ASG waits for capacity): egress is up.
+        self.ready = pulumi.Output.all(group.id, *(r.id for r in routes)).apply(lambda _: True)
         self.register_outputs({"networkInterfaceId": self.network_interface_id})

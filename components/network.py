@@ -82,8 +82,9 @@ class Network(pulumi.ComponentResource):
             nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=_nat_strategy(args)),
             opts=child,
         )
+        egress_ready: pulumi.Input[bool] = True
         if args.nat_instance_type is not None:
-            self._nat_instance(name, args, args.nat_instance_type, vpc)
+            egress_ready = self._nat_instance(name, args, args.nat_instance_type, vpc).ready
 
         # Rules on the default SG would apply to anything launched without an
         # explicit group; declaring it with no ingress/egress removes them all.
@@ -116,7 +117,11 @@ class Network(pulumi.ComponentResource):
         )
 
         self.vpc_id = vpc.vpc_id
-        self.private_subnet_ids = vpc.private_subnet_ids.apply(list)
+        # Whatever lands in the private subnets (nodes that pull images at
+        # boot) waits for their egress: with a NAT instance, its routes and
+        # instance are outside awsx's component.
+        self.private_subnet_ids = pulumi.Output.all(vpc.private_subnet_ids, egress_ready).apply(
+            lambda a: list(a[0]))
         self.public_subnet_ids = vpc.public_subnet_ids.apply(list)
         self.register_outputs({
             "vpcId": self.vpc_id,
@@ -126,7 +131,8 @@ class Network(pulumi.ComponentResource):
 
     # ------------------------------------------------ NAT instance (issue 19)
 
-    def _nat_instance(self, name: str, args: NetworkArgs, instance_type: str, vpc: awsx.ec2.Vpc) -> None:
+    def _nat_instance(self, name: str, args: NetworkArgs, instance_type: str,
+                      vpc: awsx.ec2.Vpc) -> NatInstance:
         """The private route tables (awsx gives each private subnet its own, with
         no default route under strategy None), looked up by subnet once awsx
         has built them all, and the NAT instance that their default routes use."""
@@ -137,7 +143,7 @@ class Network(pulumi.ComponentResource):
                        subnet_id=vpc.private_subnet_ids.apply(lambda ids, i=i: ids[i]),
                        opts=lookup).route_table_id)
                   for i, az in enumerate(args.availability_zones)]
-        NatInstance(f"{name}-nat", NatInstanceArgs(
+        return NatInstance(f"{name}-nat", NatInstanceArgs(
             vpc_id=vpc.vpc_id,
             vpc_cidr=args.cidr,
             # The first AZ's public subnet: the instance and its fixed ENI share one AZ.

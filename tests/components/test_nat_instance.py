@@ -107,7 +107,12 @@ def test_gateways_when_no_instance_type(engine):
 
 
 def test_dev_runs_a_nat_instance_and_prod_nat_gateways(engine):
-    assert len(engine.program("dev").of_type("airflow-eks:index:NatInstance")) == 1
+    dev = engine.program("dev")
+    assert len(dev.of_type("airflow-eks:index:NatInstance")) == 1
+    # Nodes boot (and pull images) only once the private subnets have egress.
+    waits_for = set(dev.one("eks:index:ManagedNodeGroup", "-system").property_dependencies["subnetIds"])
+    assert dev.one("aws:autoscaling/group:Group").urn in waits_for
+    assert {r.urn for r in dev.of_type("aws:ec2/route:Route")} <= waits_for
     prod = engine.program("prod")
     assert not prod.of_type("airflow-eks:index:NatInstance")
     assert prod.one("awsx:ec2:Vpc").plain_inputs["natGateways"] == {"strategy": "OnePerAz"}
