@@ -154,3 +154,7 @@ def test_the_readme_cost_tables_are_the_estimators(engine):
     generated = readme_cost_section(engine.program)
     assert readme[readme.index(start):readme.index(end) + len(end)] == generated, \
         "README.md's cost tables are stale: run `make cost-readme`"
+    # The prose quotes the dev total and its gap to the target: the same figures.
+    dev = est(engine).fixed_total
+    assert f"Dev is ${dev:.2f} a month fixed" in readme and f"${dev - 100:.2f} over the $100" in readme
+    assert f"to ${dev:.2f} a month" in readme
