@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = diff(base, head)
         print("\n".join(lines) if lines else "no changes")
     # The PR's monthly cost, last: what a reviewer reads in the comment.
+    print(f"monthly cost, {args.stack} ({args.base} -> working tree; fixed lines, prices in plan/prices.yaml):")
     print("\n".join(cost.cost_delta(cost.estimate(base, args.stack), cost.estimate(head, args.stack))))
     return 0
 
