@@ -43,7 +43,7 @@ _BOOT_SCRIPT = r"""#!/bin/bash
 set -euo pipefail
 ENI_ID="@ENI_ID@"
 VPC_CIDR="@VPC_CIDR@"
-TOKEN=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)
+TOKEN=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 21600" http://169.254.169.254/latest/api/token)
 imds() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }
 ifname_of_mac() { for d in /sys/class/net/*; do [ "$(cat "$d/address")" = "$1" ] && basename "$d"; done; true; }
 INSTANCE_ID=$(imds instance-id)
