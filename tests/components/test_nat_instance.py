@@ -124,3 +124,15 @@ def test_component_alone(engine):
         private_route_table_ids=[("a", "rtb-a")], instance_type="t4g.micro")))
     assert rec.one("aws:ec2/route:Route").plain_inputs["routeTableId"] == "rtb-a"
     assert rec.one("aws:ec2/launchTemplate:LaunchTemplate").plain_inputs["instanceType"] == "t4g.micro"
+
+
+def test_user_data_and_boot_script_are_valid_bash():
+    import subprocess
+
+    from components.nat_instance import _BOOT_SCRIPT
+    text = user_data("eni-0123456789abcdef0", "10.20.0.0/16")
+    for script in (text, _BOOT_SCRIPT):
+        result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    # The boot script is embedded whole, ahead of its heredoc terminator.
+    assert "\nNFT\nSCRIPT\n" in text
