@@ -82,11 +82,12 @@ preview: $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi
 plan: $(VENV)/.installed
 	$(VENV)/bin/python -m plan plan --stack $(STACK) $(ARGS)
 
+# Silent recipes: their stdout is the product (PR comments, JSON).
 plan-diff: $(VENV)/.installed
-	$(VENV)/bin/python -m plan diff --stack $(STACK) --base $(BASE) $(ARGS)
+	@$(VENV)/bin/python -m plan diff --stack $(STACK) --base $(BASE) $(ARGS)
 
 cost: $(VENV)/.installed
-	$(VENV)/bin/python -m plan cost --stack $(STACK) $(ARGS)
+	@$(VENV)/bin/python -m plan cost --stack $(STACK) $(ARGS)
 
 cost-readme: $(VENV)/.installed
 	$(VENV)/bin/python -m plan cost-readme
