@@ -107,6 +107,9 @@ FREE_TYPES = re.compile(r"^(" + "|".join([
     r"aws:kms/alias:.*", r"aws:eks/(addon|accessEntry|accessPolicyAssociation|podIdentityAssociation):.*",
     r"aws:secretsmanager/(secretVersion|secretPolicy|secretRotation):.*",
     r"aws:sns/(topic|topicSubscription|topicPolicy):.*", r"aws:cloudwatch/(eventRule|eventTarget):.*",
+    # Public ACM certificates are free; a record in an existing zone costs per
+    # query (alias queries to AWS resources are free): nothing fixed.
+    r"aws:acm/(certificate|certificateValidation):.*", r"aws:route53/record:.*",
     r"random:.*", r"pulumi:providers:.*", r"tls:.*",
     # Kubernetes objects cost only through what AWS creates for them: those
     # kinds (Ingress, Service, a chart's values) have rules below.
@@ -353,12 +356,14 @@ def _ingress(r: Resource, ctx: Context) -> Iterator[Line]:
         found = list(_alb_groups(spec))
     else:
         found = list(_alb_groups(inputs.get("values") or {}))
-    groups = {group or f"{r.name}-{i}": public for i, (group, public) in enumerate(found)}
+    # Ingresses of one group share an ALB; each ungrouped one has its own.
+    groups = {f"group {group}" if group else (f"#{i + 1}" if len(found) > 1 else ""): public
+              for i, (group, public) in enumerate(found)}
     azs = len(ctx.recording.one("awsx:ec2:Vpc").plain_inputs.get("availabilityZoneNames") or []) \
         if ctx.recording.of_type("awsx:ec2:Vpc") else 2
     for group, public in sorted(groups.items()):
-        yield from _load_balancer(f"load balancer (ALB Ingress {group})", r, ctx, "application",
-                                  azs if public else 0)
+        yield from _load_balancer(f"load balancer (ALB Ingress{' ' + group if group else ''})", r, ctx,
+                                  "application", azs if public else 0)
 
 
 @rule("kubernetes:core/v1:Service")
