@@ -15,13 +15,21 @@ Creates:
   (:func:`secrets_statements`);
 - a ``helm.v3.Release`` of the pinned chart (components/helm.py): real Helm,
   so that the chart's jobs run, with a timeout that covers the first DB
-  migration. Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
+  migration, and ``scripts/helm_postrender.py`` as post-renderer (Jobs named
+  after their content). Values are ``helm/values.yaml`` (+ ``values-ha.yaml``)
   deep-merged with the computed ones from :func:`computed_values`, among them
   the SecretsManagerBackend's prefixes (``[secrets] backend_kwargs``).
+
+Fernet keys come in two slots, one for odd and one for even
+``secretsRevision`` values: a bump regenerates the other slot only, so the
+Secret holds "new,old" (Airflow's MultiFernet), the migration Job's
+``airflow rotate-fernet-key`` re-encrypts everything with "new", and the next
+bump replaces "old".
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,9 +49,15 @@ from components.irsa import IrsaRole, IrsaRoleArgs
 
 CHART = "airflow"
 CHART_REPO = "https://airflow.apache.org"
-# Chart 1.18.0 is the first with Airflow 3 support, and the release that
-# shared/airflow-chart/values.schema.json describes. Bumping it: README, "Upgrades".
-CHART_VERSION = "1.18.0"
+# Pinned by version (what Helm installs from CHART_REPO) and by the package's
+# sha256 (what the tests render: tests/helm/chart.py refuses another digest).
+# Bumping it: README, "Versions and upgrades".
+CHART_VERSION = "1.22.0"
+CHART_SHA256 = "1f7d1dfe3d58e2c54899950aba907a43625a18c8b6fb3c54760c21592129a5b6"
+# Run by Helm over the rendered manifests; relative to the project directory,
+# where Pulumi starts the Kubernetes provider (no machine-specific path in the
+# Release's inputs).
+POSTRENDER = "./scripts/helm_postrender.py"
 RELEASE = "airflow"
 NAMESPACE = "airflow"
 API_PORT = 8080
@@ -55,7 +69,8 @@ HELM_DIR = Path(__file__).resolve().parent.parent / "helm"
 # Service accounts as the chart names them (release "airflow"); the chart
 # creates them and binds its RBAC to these names, so we only annotate them.
 SERVICE_ACCOUNTS = {
-    "workers": f"{RELEASE}-worker",
+    # The KubernetesExecutor's pods: workers.kubernetes.serviceAccount.
+    "workers": f"{RELEASE}-worker-kubernetes",
     "scheduler": f"{RELEASE}-scheduler",
     "apiServer": f"{RELEASE}-api-server",
     "triggerer": f"{RELEASE}-triggerer",
@@ -199,6 +214,42 @@ def fernet_from_base64(b64: str) -> str:
     return b64.replace("+", "-").replace("/", "_")
 
 
+def fernet_slot_revisions(revision: int) -> dict[str, int]:
+    """The revision each Fernet key slot was last generated at: ``odd`` and
+    ``even``. Bumping ``revision`` by one regenerates only the slot of the new
+    parity; the other keeps the key everything is encrypted with."""
+    return {"odd": revision if revision % 2 else revision - 1,
+            "even": revision if revision % 2 == 0 else revision - 1}
+
+
+def fernet_key_list(revision: int, odd: str, even: str) -> str:
+    """``fernet_key`` for ``revision``: the current slot's key first (Airflow
+    encrypts with it), the previous revision's key after it (Airflow still
+    decrypts with it until ``rotate-fernet-key`` has run). Revision 1 has no
+    previous key."""
+    current, previous = (odd, even) if revision % 2 else (even, odd)
+    return current if revision == 1 else f"{current},{previous}"
+
+
+def pgbouncer_checksum(ini: str, users: str) -> str:
+    """Annotation value that rolls pgbouncer when its config Secret changes:
+    the chart's own checksum hashes its template, not a Secret passed by name."""
+    return hashlib.sha256(f"{ini}\0{users}".encode()).hexdigest()
+
+
+# Waits for the migration Job (the user Job is a plain Job too, created at the
+# same time, and `users create` fails on an unmigrated DB), creates the admin,
+# then sets its password from the Secret: `users create` exits 0 and changes
+# nothing when the user exists, and the exported airflowAdminPassword must be
+# the one that works after a rotation.
+CREATE_USER_SCRIPT = (
+    "airflow db check-migrations --migration-wait-timeout=900 && "
+    'airflow users create --role Admin --username "$ADMIN_USERNAME" --email "$ADMIN_EMAIL" '
+    '--firstname Platform --lastname Admin --password "$ADMIN_PASSWORD" && '
+    'exec airflow users reset-password --username "$ADMIN_USERNAME" --password "$ADMIN_PASSWORD"'
+)
+
+
 def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pulumi.Input[str],
                     key_arn: pulumi.Input[str], region: str) -> list[pulumi.Output[StatementArgs]]:
     """Least privilege per component: the API server reads logs; the scheduler,
@@ -296,7 +347,8 @@ def git_sync_values(dags: DagsConfig, secret_name: str | None) -> dict[str, Any]
 
 def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[str]],
                     git_secret: str | None, admin_secret: str,
-                    pgbouncer_config_secret: str, pgbouncer_stats_secret: str) -> dict[str, Any]:
+                    pgbouncer_config_secret: str, pgbouncer_stats_secret: str,
+                    pgbouncer_config_sha256: pulumi.Input[str] = "") -> dict[str, Any]:
     """The values that depend on the stack; merged over helm/values.yaml."""
     s = args.settings
     aws_conn = json.dumps({"conn_type": "aws", "extra": {"region_name": args.region}})
@@ -319,22 +371,21 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
             "remote_base_log_folder": pulumi.Output.concat("s3://", args.logs_bucket_name,
                                                            f"/{LOGS_PREFIX}"),
         }, "secrets": {"backend_kwargs": secrets_backend_kwargs(args)}},
-        "workers": {
+        "workers": {"kubernetes": {
             "nodeSelector": args.tasks_node_selector,
             "tolerations": [{"key": args.tasks_taint_key, "operator": "Equal", "value": "true",
                              "effect": "NoSchedule"}],
-        },
+        }},
+        "databaseCleanup": {"retentionDays": s.database_cleanup_retention_days},
         "dags": {"gitSync": git_sync_values(args.dags, git_secret)},
         "pgbouncer": {"configSecretName": pgbouncer_config_secret,
+                      "podAnnotations": {"airflow-eks/pgbouncer-config-sha256": pgbouncer_config_sha256},
                       "metricsExporterSidecar": {"statsSecretName": pgbouncer_stats_secret}},
         "createUserJob": {
             # The password reaches the job from a Secret; the chart's own
             # defaultUser would put it in the values and the Job spec.
             "command": None,
-            "args": ["bash", "-c",
-                     'exec airflow users create --role Admin --username "$ADMIN_USERNAME" '
-                     '--email "$ADMIN_EMAIL" --firstname Platform --lastname Admin '
-                     '--password "$ADMIN_PASSWORD"'],
+            "args": ["bash", "-c", CREATE_USER_SCRIPT],
             "env": [
                 {"name": "ADMIN_USERNAME", "value": s.admin_username},
                 {"name": "ADMIN_EMAIL", "value": s.admin_email},
@@ -344,8 +395,11 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
         },
     }
     for component, arn in role_arns.items():
-        values.setdefault(component, {})["serviceAccount"] = {
-            "create": True, "annotations": {"eks.amazonaws.com/role-arn": arn}}
+        account = {"create": True, "annotations": {"eks.amazonaws.com/role-arn": arn}}
+        if component == "workers":
+            values["workers"]["kubernetes"]["serviceAccount"] = account
+        else:
+            values.setdefault(component, {})["serviceAccount"] = account
     return values
 
 
@@ -390,8 +444,22 @@ class Airflow(pulumi.ComponentResource):
             return secret_name
 
         # Generated once, kept in the state; only a secretsRevision bump replaces them.
-        keepers = {"secretsRevision": str(args.settings.secrets_revision)}
-        fernet = random.RandomBytes(f"{name}-fernet-key", length=32, keepers=keepers, opts=child)
+        revision = args.settings.secrets_revision
+        keepers = {"secretsRevision": str(revision)}
+        # Two Fernet slots (module docstring). The slot of the current
+        # revision's parity takes over the single key of earlier versions of
+        # this program (alias), so upgrading the program rotates nothing.
+        slots = fernet_slot_revisions(revision)
+        fernet = {
+            slot: random.RandomBytes(
+                f"{name}-fernet-key-{slot}", length=32,
+                keepers={"secretsRevision": str(slots[slot])},
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    aliases=[pulumi.Alias(name=f"{name}-fernet-key")]
+                    if (slot == "odd") == bool(revision % 2) else None))
+            for slot in ("odd", "even")
+        }
         api_key = random.RandomPassword(f"{name}-api-secret-key", length=64, special=False,
                                         keepers=keepers, opts=child)
         jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False,
@@ -404,18 +472,22 @@ class Airflow(pulumi.ComponentResource):
         max_conn = int(static["pgbouncer"]["maxClientConn"])
         secret("metadata", static["data"]["metadataSecretName"],
                {"connection": url.apply(metadata_via_pgbouncer)})
+        ini = url.apply(lambda u: pgbouncer_ini(u, pool, max_conn))
+        users = url.apply(pgbouncer_users)
         pgb_config = secret("pgbouncer-config", f"{RELEASE}-pgbouncer-config", {
-            "pgbouncer.ini": url.apply(lambda u: pgbouncer_ini(u, pool, max_conn)),
-            "users.txt": url.apply(pgbouncer_users),
+            "pgbouncer.ini": ini, "users.txt": users,
         })
+        # A digest, not the content: safe to show (the password in users.txt
+        # is 32+ random characters), and it must be plain for Helm's values.
+        pgb_checksum = pulumi.Output.unsecret(pulumi.Output.all(ini, users).apply(
+            lambda iu: pgbouncer_checksum(iu[0], iu[1])))
         pgb_stats = secret("pgbouncer-stats", f"{RELEASE}-pgbouncer-stats",
                            {"connection": url.apply(pgbouncer_stats)})
-        secret("fernet-key", static["fernetKeySecretName"],
-               {"fernet-key": fernet.base64.apply(fernet_from_base64)})
-        # One Secret for both names: Airflow 3 reads api-secret-key; chart
-        # templates still written for Airflow 2 read webserver-secret-key.
-        secret("api-secret-key", static["apiSecretKeySecretName"],
-               {"api-secret-key": api_key.result, "webserver-secret-key": api_key.result})
+        secret("fernet-key", static["fernetKeySecretName"], {
+            "fernet-key": pulumi.Output.all(fernet["odd"].base64, fernet["even"].base64).apply(
+                lambda keys: fernet_key_list(revision, fernet_from_base64(keys[0]),
+                                             fernet_from_base64(keys[1])))})
+        secret("api-secret-key", static["apiSecretKeySecretName"], {"api-secret-key": api_key.result})
         secret("jwt-secret", static["jwtSecretName"], {"jwt-secret": jwt.result})
         admin_secret = secret("admin", f"{RELEASE}-admin", {"password": admin.result})
 
@@ -449,12 +521,12 @@ class Airflow(pulumi.ComponentResource):
         values = deep_merge(static, computed_values(
             args, role_arns={c: r.arn for c, r in roles.items()}, git_secret=git_secret,
             admin_secret=admin_secret, pgbouncer_config_secret=pgb_config,
-            pgbouncer_stats_secret=pgb_stats))
+            pgbouncer_stats_secret=pgb_stats, pgbouncer_config_sha256=pgb_checksum))
         values = deep_merge(values, args.extra_values or {})
 
         self.release = pinned_release(
             f"{name}-release", chart=CHART, version=CHART_VERSION, repo=CHART_REPO,
-            release_name=RELEASE, namespace=NAMESPACE, values=values,
+            release_name=RELEASE, namespace=NAMESPACE, values=values, postrender=POSTRENDER,
             # First install: image pulls, the DB migration of an empty
             # metadata DB (3-5 min), then the deployments' readiness.
             timeout=1200, wait_for_jobs=True,

@@ -37,7 +37,7 @@ SUPPORTED_POSTGRES_MAJORS = ("15", "16", "17")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
                       731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # The chart, the Airflow image and dags/ tests are pinned together; see README "Versions".
-AIRFLOW_VERSION = "3.0.6"
+AIRFLOW_VERSION = "3.3.2"
 
 # Spot groups draw from several capacity pools (issue 19).
 MIN_SPOT_INSTANCE_TYPES = 3
@@ -204,6 +204,8 @@ class AirflowConfig:
     """Airflow image repository."""
     image_tag: str
     """Airflow image tag."""
+    database_cleanup_retention_days: int
+    """Metadata DB rows older than this many days are purged by the weekly ``airflow db clean``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -529,7 +531,9 @@ def _airflow(r: _Reader) -> AirflowConfig:
     return AirflowConfig(high_availability=r.boolean("airflow.highAvailability"),
                          secrets_revision=r.integer("airflow.secretsRevision", lo=1),
                          admin_username=user, admin_email=email,
-                         image_repository=repo, image_tag=tag)
+                         image_repository=repo, image_tag=tag,
+                         database_cleanup_retention_days=r.integer(
+                             "airflow.databaseCleanupRetentionDays", lo=7, hi=3650))
 
 
 _GIT_REF = re.compile(r"(?!.*\.\.)(?!/)(?!.*/$)[A-Za-z0-9._/-]+")

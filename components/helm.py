@@ -18,7 +18,7 @@ def pinned_release(resource_name: str, *, chart: str, version: str, repo: str, n
                    values: Mapping[str, Any], timeout: int, provider: k8s.Provider,
                    parent: pulumi.Resource, release_name: str | None = None,
                    depends_on: list[pulumi.Resource] | None = None,
-                   wait_for_jobs: bool = False) -> k8s.helm.v3.Release:
+                   wait_for_jobs: bool = False, postrender: str | None = None) -> k8s.helm.v3.Release:
     """A Helm release of ``chart`` at exactly ``version``, rolled back on failure."""
     return k8s.helm.v3.Release(
         resource_name,
@@ -33,5 +33,6 @@ def pinned_release(resource_name: str, *, chart: str, version: str, repo: str, n
         wait_for_jobs=wait_for_jobs,
         timeout=timeout,
         max_history=10,
+        postrender=postrender,
         opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or []),
     )

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from components.airflow import (
+    CHART_SHA256,
     CHART_VERSION,
     SERVICE_ACCOUNTS,
     deep_merge,
     fernet_from_base64,
+    fernet_key_list,
+    fernet_slot_revisions,
     pgbouncer_ini,
     pgbouncer_users,
     static_values,
 )
 from plan.engine import MOCK_SECRET_PREFIX, walk
 from tests.conftest import FAKE_SSH_KEY, ROOT, module_constants, policy_of, statements
+from tests.helm.chart import require_schema
 
-SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "airflow-chart" / "values.schema.json"
 P = "airflow-eks:"
 SECRETS_SIDS = {"ReadAirflowSecrets", "DecryptAirflowSecrets"}  # tests/components/test_secrets.py
 
@@ -36,7 +38,7 @@ def values_of(rec):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_values_validate_against_the_official_schema(engine, stack):
-    schema = json.loads(SCHEMA.read_text())
+    schema = require_schema()
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(values_of(engine.program(stack))),
                     key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
@@ -44,19 +46,22 @@ def test_values_validate_against_the_official_schema(engine, stack):
 
 def test_schema_rejects_what_it_should(engine):
     """The check above can fail: a typo'd key is refused by the same schema."""
-    schema = json.loads(SCHEMA.read_text())
+    schema = require_schema()
     bad = deep_merge(values_of(engine.program("dev")), {"scheduler": {"replicaz": 2}})
     assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
 
 
 def test_release_is_pinned_atomic_and_waits_for_migrations(engine):
     r = release(engine.program("dev")).plain_inputs
-    assert r["chart"] == "airflow" and r["version"] == CHART_VERSION == "1.18.0"
+    assert r["chart"] == "airflow" and r["version"] == CHART_VERSION == "1.22.0"
+    assert CHART_SHA256 == "1f7d1dfe3d58e2c54899950aba907a43625a18c8b6fb3c54760c21592129a5b6"
+    assert r["postrender"] == "./scripts/helm_postrender.py"
+    assert (ROOT / r["postrender"]).stat().st_mode & 0o111, "Helm executes the post-renderer"
     assert r["repositoryOpts"]["repo"] == "https://airflow.apache.org"
     assert r["atomic"] is True and r["cleanupOnFail"] is True and r["waitForJobs"] is True
     assert r["timeout"] >= 900
     v = r["values"]
-    assert v["airflowVersion"] == "3.0.6" and v["images"]["airflow"]["tag"].startswith("3.0.6")
+    assert v["airflowVersion"] == "3.3.2" and v["images"]["airflow"]["tag"].startswith("3.3.2-")
     assert v["migrateDatabaseJob"]["useHelmHooks"] is False
 
 
@@ -122,24 +127,27 @@ def test_https_token_goes_to_a_credentials_secret(engine):
 
 
 def test_task_pods_land_on_the_tasks_group_with_default_resources(engine):
-    w = values_of(engine.program("dev"))["workers"]
+    w = values_of(engine.program("dev"))["workers"]["kubernetes"]
     assert w["nodeSelector"] == {"airflow-eks/node-group": "tasks"}
     assert w["tolerations"] == [{"key": "airflow-eks/tasks", "operator": "Equal", "value": "true",
                                  "effect": "NoSchedule"}]
     assert w["resources"]["requests"] and w["resources"]["limits"]
 
 
-COMPONENTS = ["scheduler", "apiServer", "dagProcessor", "triggerer", "workers", "pgbouncer", "statsd",
-              "migrateDatabaseJob", "createUserJob"]
+COMPONENTS = ["scheduler", "apiServer", "dagProcessor", "triggerer", "workers.kubernetes", "pgbouncer",
+              "statsd", "migrateDatabaseJob", "createUserJob", "databaseCleanup"]
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_component_has_resources_and_locked_down_security_context(engine, component):
     v = values_of(engine.program("dev"))
-    assert v[component]["resources"]["requests"] and v[component]["resources"]["limits"]["memory"]
-    pod = v[component].get("securityContexts", {}).get("pod") or v["securityContexts"]["pod"]
-    container = (v[component].get("securityContexts", {}).get("container")
-                 or v["securityContexts"]["container"])
+    c = v
+    for part in component.split("."):
+        c = c[part]
+    assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+    pod = c.get("securityContexts", {}).get("pod") or v["securityContexts"]["pod"]
+    container = (c.get("securityContexts", {}).get("container")
+                 or v["securityContexts"]["containers"])
     assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["allowPrivilegeEscalation"] is False
     assert container["capabilities"] == {"drop": ["ALL"]}
@@ -149,7 +157,7 @@ def test_every_component_has_resources_and_locked_down_security_context(engine, 
 def test_production_runs_two_schedulers_with_pdbs(engine):
     v = values_of(engine.program("prod"))
     assert v["scheduler"]["replicas"] == 2 and v["apiServer"]["replicas"] == 2
-    for component in ("scheduler", "apiServer", "pgbouncer"):
+    for component in ("scheduler", "apiServer", "pgbouncer", "triggerer", "dagProcessor"):
         assert v[component]["podDisruptionBudget"]["enabled"] is True
     dev = values_of(engine.program("dev"))
     assert dev["scheduler"]["replicas"] == 1 and "podDisruptionBudget" not in dev["scheduler"]
@@ -160,7 +168,7 @@ def test_secrets_are_referenced_by_name_and_exist(engine):
     v = values_of(rec)
     names = {s.plain_inputs["metadata"]["name"] for s in rec.of_type("kubernetes:core/v1:Secret")}
     referenced = {v["fernetKeySecretName"], v["apiSecretKeySecretName"], v["jwtSecretName"],
-                  v["webserverSecretKeySecretName"], v["data"]["metadataSecretName"],
+                  v["data"]["metadataSecretName"],
                   v["pgbouncer"]["configSecretName"], v["pgbouncer"]["metricsExporterSidecar"]["statsSecretName"]}
     assert referenced <= names
     for key in ("fernetKey", "apiSecretKey", "jwtSecret", "webserverSecretKey"):
@@ -186,7 +194,8 @@ def test_every_component_gets_its_own_least_privilege_role(engine):
     logs, data = rec.exports["logsBucket"], rec.exports["dataBucket"]
     docs = {}
     for component, sa in SERVICE_ACCOUNTS.items():
-        arn = v[component]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        account = v["workers"]["kubernetes"] if component == "workers" else v[component]
+        arn = account["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
         role = [r for r in rec.of_type("aws:iam/role:Role") if r.outputs["arn"] == arn][0]
         (trust,) = statements(policy_of(role, "assumeRolePolicy"))
         assert [f"system:serviceaccount:airflow:{sa}"] in trust["Condition"]["StringEquals"].values()
