@@ -20,7 +20,7 @@ UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install -q --compile-bytecode
 PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulumi/pulumi)
 
-.PHONY: help up preview plan plan-diff cost cost-readme test test-infra test-airflow lint typecheck bench clean
+.PHONY: help up preview plan plan-diff cost cost-readme test test-infra test-airflow lint typecheck bench chart clean
 
 help:
 	@echo "make up STACK=dev      set up everything and run pulumi up"
@@ -32,6 +32,7 @@ help:
 	@echo "make cost STACK=dev    itemised monthly cost estimate (ARGS=--json for JSON)"
 	@echo "make cost-readme       regenerate the README's cost tables from the estimates"
 	@echo "make bench             offline plan time per stack, parse time per DAG file"
+	@echo "make chart             download the pinned chart package into ~/.cache/airflow-eks/charts (sha256-checked)"
 
 # ------------------------------------------------------------- environments
 $(VENV)/.installed: requirements-dev.txt requirements.txt
@@ -101,13 +102,22 @@ lint: $(VENV)/.installed $(TOOLS)/node_modules/.installed
 typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed
 	$(TOOLS)/node_modules/.bin/pyright
 
+# tests/helm renders the real chart package (tests/helm/chart.py finds it;
+# without it those tests skip with one line saying how to provide it).
 test-infra: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/helm
+	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/airflow \
+	  --ignore=tests/helm/test_config_options.py
 
 # DAG integrity and end-to-end runs (moto S3, a local PostgreSQL, fixture
-# sources on 127.0.0.1), and the Airflow config keys of helm/*.yaml.
+# sources on 127.0.0.1), the Airflow config keys of helm/*.yaml, and the
+# day-2 procedures on real Airflow (tests/airflow).
 test-airflow: $(DAGS_VENV)/.installed
-	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm
+	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm/test_config_options.py tests/airflow
+
+# The pinned chart package, for the render tests: $$AIRFLOW_EKS_CHART_PACKAGE,
+# else the cache, else a download from the official repository (sha256-checked).
+chart: $(VENV)/.installed
+	$(VENV)/bin/python -m tests.helm.chart
 
 test: lint typecheck test-infra test-airflow
 

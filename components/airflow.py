@@ -254,10 +254,22 @@ def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pu
                     key_arn: pulumi.Input[str], region: str) -> list[pulumi.Output[StatementArgs]]:
     """Least privilege per component: the API server reads logs; the scheduler,
     triggerer and dag processor write them (S3 log writes read the old object
-    to append); task pods write logs and read/write the data bucket."""
+    to append); task pods write logs and read/write the data bucket.
+
+    Writers get ``s3:ListBucket`` on the logs bucket without an ``s3:prefix``
+    condition: S3TaskHandler.write() asks HeadObject whether the log exists
+    before its first upload, and S3 answers a missing key with 404 only to a
+    caller allowed ListBucket on the bucket, else 403 (S3 API reference,
+    HeadObject, "Permissions"); the hook raises on 403 and the handler skips
+    the upload. HeadObject carries no ``s3:prefix``, so a prefix-conditioned
+    grant does not apply to it. ListBucket shows key names, never content;
+    reads and writes stay on the task-logs/ prefix. The API server only lists
+    with a prefix (the log reader), so its grant keeps the condition."""
     logs_objects = pulumi.Output.concat(logs_arn, f"/{LOGS_PREFIX}/*")
     writes_logs = component != "apiServer"
     statements = [
+        Statement(sid="ListLogsBucketSoMissingKeysAre404", actions=["s3:ListBucket"], resources=[logs_arn])
+        if writes_logs else
         Statement(sid="ListTaskLogs", actions=["s3:ListBucket"], resources=[logs_arn],
                   conditions=[Condition(test="StringLike", variable="s3:prefix",
                                         values=[f"{LOGS_PREFIX}/*"])]),

@@ -210,6 +210,15 @@ def test_every_component_gets_its_own_least_privilege_role(engine):
         assert actions[c] == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt",
                               "kms:GenerateDataKey"}
     assert "s3:DeleteObject" in actions["workers"]
+    # A log writer's HeadObject on a missing key must get 404, not 403: that
+    # needs ListBucket on the bucket, and HeadObject carries no s3:prefix.
+    logs_arn = f"arn:aws:s3:::{logs}"
+    for c, st in docs.items():
+        (listing,) = [s for s in st if "s3:ListBucket" in s["Action"] and s["Resource"] == [logs_arn]]
+        if c == "apiServer":
+            assert listing["Condition"] == {"StringLike": {"s3:prefix": ["task-logs/*"]}}
+        else:
+            assert "Condition" not in listing, c
     for c, st in docs.items():
         resources = {r for s in st for r in s["Resource"]}
         assert all(r.startswith((f"arn:aws:s3:::{logs}", "arn:aws:kms:")) or
@@ -243,6 +252,32 @@ def test_secrets_revision_rolls_pods_and_keys(engine):
     assert values_of(rec)["airflowPodAnnotations"] == {"airflow-eks/secrets-revision": "2"}
     keepers = rec.one("random:index/randomPassword:RandomPassword", "jwt-secret").plain_inputs["keepers"]
     assert keepers == {"secretsRevision": "2"}
+
+
+def fernet_state(engine, revision: int) -> tuple[dict[str, str], dict[str, str], str]:
+    """(slot -> keeper revision, slot -> key, the Fernet Secret's value) at a revision."""
+    rec = engine.program("dev", {P + "airflow.secretsRevision": revision})
+    slots = {slot: rec.one("random:index/randomBytes:RandomBytes", f"fernet-key-{slot}") for slot in ("odd", "even")}
+    keepers = {slot: r.plain_inputs["keepers"]["secretsRevision"] for slot, r in slots.items()}
+    keys = {slot: fernet_from_base64(r.outputs["base64"]) for slot, r in slots.items()}
+    secret = rec.one("kubernetes:core/v1:Secret", "fernet-key").plain_inputs["stringData"]["fernet-key"]
+    return keepers, keys, secret
+
+
+def test_a_secrets_revision_bump_keeps_the_old_fernet_key_for_one_revision(engine):
+    """Airflow's rotation: the new key first, the old one kept (MultiFernet),
+    `rotate-fernet-key` in between (tests/airflow), the old one dropped at the
+    next bump. A slot whose keeper does not change is not regenerated."""
+    keepers1, keys, secret1 = fernet_state(engine, 1)
+    keepers2, _, secret2 = fernet_state(engine, 2)
+    keepers3, _, secret3 = fernet_state(engine, 3)
+    assert keepers1["odd"] == keepers2["odd"] == "1" and keepers2["even"] == keepers3["even"] == "2"
+    assert keepers3["odd"] == "3"
+    assert secret1 == keys["odd"]                      # revision 1: one key
+    assert secret2 == f"{keys['even']},{keys['odd']}"  # new (even slot), old (revision 1's)
+    assert secret3 == f"{keys['odd']},{keys['even']}"  # odd slot regenerated; revision 1's key gone
+    assert fernet_slot_revisions(10) == {"odd": 9, "even": 10}
+    assert fernet_key_list(10, "O", "E") == "E,O" and fernet_key_list(1, "O", "E") == "O"
 
 
 def test_the_release_provides_what_the_dags_read(engine):
