@@ -32,7 +32,7 @@ def rename_jobs(stream: str) -> str:
     for doc in docs:
         if _KIND_JOB.search(doc):
             digest = hashlib.sha256(doc.encode()).hexdigest()[:DIGEST_LENGTH]
-            doc, found = _NAME.subn(lambda m: f"{m.group(1)}{m.group(2)}-{digest}{m.group(3)}", doc, count=1)
+            doc, found = _NAME.subn(rf"\g<1>\g<2>-{digest}\g<3>", doc, count=1)
             if not found:
                 raise SystemExit("helm_postrender: a Job without metadata.name")
         out.append(doc)

@@ -21,7 +21,7 @@ from components.airflow import (
     pgbouncer_checksum,
 )
 from tests.conftest import FAKE_SSH_KEY, policy_of, statements
-from tests.helm.render import Rendered, render_stack, render_values, release_inputs
+from tests.helm.render import Rendered, release_inputs, render_stack, render_values
 
 P = "airflow-eks:"
 SSH = {P + "dags.repo": "git@github.com:org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY}
