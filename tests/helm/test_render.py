@@ -49,6 +49,25 @@ def env_of(c) -> dict:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
 
 
+# ------------------------------------------------ Airflow 3.3.2 on chart 1.22.0
+
+
+def test_the_chart_renders_its_airflow_3_branches_for_3_3_2(case):
+    """The chart's templates branch on airflowVersion (semverCompare): 3.3.2
+    gets the API server, a standalone dag processor and the execution API URL,
+    and no Airflow 2 webserver."""
+    _, r = case
+    assert r.values["airflowVersion"] == "3.3.2"
+    deployments = set(r.names("Deployment"))
+    assert {"airflow-api-server", "airflow-dag-processor", "airflow-scheduler", "airflow-triggerer"} <= deployments
+    assert "airflow-webserver" not in deployments
+    cfg = r.airflow_cfg()
+    assert cfg["core"]["execution_api_server_url"] == "http://airflow-api-server:8080/execution/"
+    assert cfg["scheduler"]["standalone_dag_processor"] == "True"
+    api = container(r.one("Deployment", "airflow-api-server")["spec"]["template"]["spec"], "api-server")
+    assert api["args"][-1].endswith("airflow api-server")
+
+
 # ------------------------------------------------------------ identity (IRSA)
 
 
