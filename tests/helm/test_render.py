@@ -25,7 +25,8 @@ from tests.helm.render import Rendered, release_inputs, render_stack, render_val
 
 P = "airflow-eks:"
 SSH = {P + "dags.repo": "git@github.com:org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY}
-HTTPS = {P + "dags.repo": "https://github.com/org/private-dags.git", P + "dags.httpsToken": "ghp_not_a_real_token"}
+# The same overrides as tests/components/test_airflow.py: one program run for both.
+HTTPS = {P + "dags.httpsToken": "ghp_not_a_real_token"}
 CASES = {"dev": ("dev", None), "prod": ("prod", None), "ssh": ("dev", SSH), "https": ("dev", HTTPS)}
 
 
