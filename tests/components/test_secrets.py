@@ -87,7 +87,9 @@ def role_policies(rec):
     values = rec.one("kubernetes:helm.sh/v3:Release", "airflow-release").plain_inputs["values"]
     docs = {}
     for component in SERVICE_ACCOUNTS:
-        arn = values[component]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        # Task pods: the KubernetesExecutor pod template's account (workers.kubernetes).
+        account = values["workers"]["kubernetes"] if component == "workers" else values[component]
+        arn = account["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
         role = [r for r in rec.of_type("aws:iam/role:Role") if r.outputs["arn"] == arn][0]
         policy = [p for p in rec.of_type("aws:iam/rolePolicy:RolePolicy")
                   if p.name == role.name.removesuffix("-role") + "-policy"][0]
