@@ -25,7 +25,7 @@ PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulum
 help:
 	@echo "make up STACK=dev      set up everything and run pulumi up"
 	@echo "make test              lint, type check, infra tests, Airflow/DAG tests (offline)"
-	@echo "make test-airflow      DAG integrity and end-to-end tests only (real Airflow 3.0.6)"
+	@echo "make test-airflow      DAG integrity and end-to-end tests only (real Airflow 3.3.2)"
 	@echo "make preview STACK=dev pulumi preview with the policy pack (needs AWS credentials)"
 	@echo "make plan STACK=dev    offline plan of a stack (no credentials)"
 	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision, with its monthly cost delta"

@@ -153,8 +153,9 @@ def earthquakes_to_postgres():
     @task
     def load(key: str) -> int:
         """Replaces events and rebuilds the summaries in one transaction."""
-        from psycopg2 import sql
-        from psycopg2.extras import execute_values
+        # The postgres provider hands out psycopg 3 connections where SQLAlchemy
+        # is 2.x, as in Airflow 3.3 (psycopg2 composables fail there).
+        from psycopg import sql
 
         params = get_current_context()["params"]
         rows = [feature_row(f) for f in json.loads(DataBucket().read_text(key))["features"]]
@@ -162,15 +163,16 @@ def earthquakes_to_postgres():
         with transaction(params["postgres_conn_id"]) as cur:
             cur.execute(sql.SQL(DDL).format(schema=schema))
             cur.execute(sql.SQL("DELETE FROM {schema}.events").format(schema=schema))
-            execute_values(cur, sql.SQL("INSERT INTO {schema}.events ({columns}) VALUES %s").format(
-                schema=schema, columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS))), rows)
+            cur.executemany(sql.SQL("INSERT INTO {schema}.events ({columns}) VALUES ({values})").format(
+                schema=schema, columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+                values=sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS))), rows)
             cur.execute(sql.SQL(REFRESH_SUMMARIES).format(schema=schema))
         return len(rows)
 
     @task
     def check(loaded: int) -> None:
         """The summaries account for every event that was loaded."""
-        from psycopg2 import sql
+        from psycopg import sql
 
         params = get_current_context()["params"]
         query = sql.SQL("SELECT (SELECT count(*) FROM {s}.events), "

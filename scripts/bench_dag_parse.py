@@ -36,11 +36,11 @@ import sys, time
 sys.path.insert(0, {dags!r})
 import structlog
 from airflow.dag_processing.processor import _pre_import_airflow_modules
-from airflow.models.dagbag import DagBag
+from airflow.dag_processing.dagbag import DagBag
 _pre_import_airflow_modules({path!r}, structlog.get_logger())
-DagBag(dag_folder="/nonexistent", include_examples=False)
+DagBag(dag_folder="/nonexistent")
 start = time.perf_counter()
-bag = DagBag(dag_folder={path!r}, include_examples=False, safe_mode=False)
+bag = DagBag(dag_folder={path!r}, safe_mode=False)
 elapsed = time.perf_counter() - start
 assert not bag.import_errors, bag.import_errors
 print(elapsed)
@@ -54,12 +54,12 @@ def cold(path: Path) -> float:
 
 
 def warm(path: Path) -> float:
-    from airflow.models.dagbag import DagBag
-    DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
+    from airflow.dag_processing.dagbag import DagBag
+    DagBag(dag_folder=str(path), safe_mode=False)
     runs = []
     for _ in range(RUNS):
         start = time.perf_counter()
-        bag = DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
+        bag = DagBag(dag_folder=str(path), safe_mode=False)
         runs.append(time.perf_counter() - start)
         assert not bag.import_errors, bag.import_errors
     return statistics.median(runs)

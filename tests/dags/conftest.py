@@ -88,12 +88,12 @@ def airflow_db() -> None:
 @pytest.fixture(scope="session")
 def dagbag(airflow_db):
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.models.dagbag import DagBag
-    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    bag = DagBag(dag_folder=str(DAGS))
     assert not bag.import_errors, bag.import_errors
     # What the DAG processor does: record the DAGs and activate their Assets.
     DagBundlesManager().sync_bundles_to_db()
-    bag.sync_to_db("dags-folder", None)
+    sync_bag_to_db(bag, "dags-folder", None)
     return bag
 
 
@@ -325,14 +325,13 @@ def run_dag(dagbag, dag_id: str, *, date: str, conf: dict | None = None,
     expect_failure=True runs without retries: dag.test() would otherwise sit
     through every retry delay before reporting the failure."""
     import pendulum
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
     # A fresh parse per run: a run resolves its conf into the DAG's Param
     # objects, which even a deep copy shares, so the next run would inherit it.
     fileloc = dagbag.get_dag(dag_id).fileloc
-    dag = DagBag(dag_folder=fileloc, include_examples=False).dags[dag_id]
-    if expect_failure:
-        for t in dag.tasks:
-            t.retries = 0
+    dag = DagBag(dag_folder=fileloc).dags[dag_id]
+    for t in dag.tasks:
+        t.retries = 0
     when = pendulum.parse(date).add(hours=6)
     started = time.monotonic()
     dr = (dag.test(run_after=when, logical_date=None, run_conf=conf) if asset_triggered

@@ -54,9 +54,9 @@ def recording_fetches() -> Iterator[list[str]]:
 
 
 def parse(path: Path):
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
     with recording_fetches() as calls:
-        bag = DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
+        bag = DagBag(dag_folder=str(path), safe_mode=False)
     return bag, calls
 
 

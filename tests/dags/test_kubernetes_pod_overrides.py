@@ -34,7 +34,7 @@ def template():
         node_selector={constants["NODE_GROUP_LABEL"]: "tasks"},
         tolerations=[k8s.V1Toleration(key=constants["TASKS_TAINT_KEY"], operator="Equal",
                                       value="true", effect="NoSchedule")],
-        containers=[k8s.V1Container(name="base", image="apache/airflow:3.0.6",
+        containers=[k8s.V1Container(name="base", image="apache/airflow:3.3.2",
                                     resources=k8s.V1ResourceRequirements(**workers["resources"]))]))
 
 
@@ -59,7 +59,7 @@ def test_default_pod_is_the_template(dag, template):
 def test_sized_pod_gets_its_own_resources(dag, template):
     container = pod_for(dag, "sized_pod", template).spec.containers[0]
     assert container.name == "base"
-    assert container.image == "apache/airflow:3.0.6", "the override must not drop the template's image"
+    assert container.image == "apache/airflow:3.3.2", "the override must not drop the template's image"
     assert container.resources.requests == {"cpu": "1", "memory": "2Gi"}
     assert container.resources.limits == {"memory": "2Gi"}
 

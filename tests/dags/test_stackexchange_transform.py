@@ -40,8 +40,8 @@ def test_runs_when_both_raw_assets_have_changed(dagbag):
     from airflow.sdk.definitions.asset import AssetAll
     condition = dagbag.get_dag("stackexchange_transform").timetable.asset_condition
     assert isinstance(condition, AssetAll)
-    assert [key.name for key, _ in condition.iter_assets()] == ["stackexchange_raw_posts",
-                                                                "stackexchange_raw_users"]
+    assert [asset.name for asset in condition.objects] == ["stackexchange_raw_posts",
+                                                           "stackexchange_raw_users"]
 
 
 def test_writes_one_partition_per_layer(transformed):

@@ -15,7 +15,7 @@ airflow = pytest.importorskip("airflow")
 from airflow.configuration import retrieve_configuration_description  # noqa: E402
 
 HELM = Path(__file__).resolve().parents[2] / "helm"
-PINNED = "3.0.6"
+PINNED = "3.3.2"
 
 
 def options() -> list[tuple[str, str, str]]:
