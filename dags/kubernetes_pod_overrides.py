@@ -25,7 +25,7 @@ import random
 import airflow.providers.cncf.kubernetes.pod_generator  # noqa: F401
 import pendulum
 from airflow.sdk import dag, task
-from include.platform import DEFAULT_ARGS
+from include.platform import DAGRUN_TIMEOUT, DEFAULT_ARGS
 from kubernetes.client import models as k8s
 
 # Must match components/cluster.py (a test checks it).
@@ -62,6 +62,7 @@ PINNED = {
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["example", "kubernetes"],
     doc_md=__doc__,

@@ -2,17 +2,19 @@
 
 Downloads the 7z data dump of one Stack Exchange site, keeps the archive under
 ``landing/``, and extracts the two files the transform needs into ``raw/``,
-each an Asset. The archive comes from the run's ``archive_url`` param, else the
+one partition per ingest (the run's date), each an Asset whose event names the
+exact key it wrote. The archive comes from the run's ``archive_url`` param, else the
 ``stackexchange_archive_url`` Variable, else a small site's dump on the
 Internet Archive.
 
 Data bucket (Variable ``data_bucket``)::
 
-    landing/stackexchange/<archive name>   the archive, as downloaded
-    raw/stackexchange/Posts.xml            Asset stackexchange_raw_posts
-    raw/stackexchange/Users.xml            Asset stackexchange_raw_users
+    landing/stackexchange/ingest_date=<date>/<archive name>   the archive, as downloaded
+    raw/stackexchange/ingest_date=<date>/Posts.xml            Asset stackexchange_raw_posts
+    raw/stackexchange/ingest_date=<date>/Users.xml            Asset stackexchange_raw_users
 
-Every run overwrites the same keys, so re-runs and retries are safe.
+A re-run of a date overwrites that date's keys only, so re-runs and retries
+are safe and earlier ingests stay as they were.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from urllib.parse import urlparse
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from include.assets import STACKEXCHANGE_POSTS, STACKEXCHANGE_RAW_PREFIX, STACKEXCHANGE_USERS
-from include.platform import DEFAULT_ARGS, HTTP_TIMEOUT, DataBucket, setting
+from airflow.sdk.exceptions import AirflowFailException
+from include.assets import STACKEXCHANGE_POSTS, STACKEXCHANGE_USERS, stackexchange_raw_key
+from include.platform import DAGRUN_TIMEOUT, DEFAULT_ARGS, HTTP_TIMEOUT, DataBucket, run_date, setting
 
 DEFAULT_ARCHIVE_URL = "https://archive.org/download/stackexchange/coffee.stackexchange.com.7z"
 ARCHIVE_URL_VARIABLE = "stackexchange_archive_url"
@@ -40,6 +43,7 @@ MEMBERS = {"Posts.xml": STACKEXCHANGE_POSTS, "Users.xml": STACKEXCHANGE_USERS}
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["example", "assets", "stackexchange", "s3"],
     params={
@@ -51,17 +55,18 @@ MEMBERS = {"Posts.xml": STACKEXCHANGE_POSTS, "Users.xml": STACKEXCHANGE_USERS}
     doc_md=__doc__,
 )
 def stackexchange_ingest():
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, pool="stackexchange_archive")
     def download_archive() -> dict[str, str]:
         """Streams the archive to landing/ (no size limit in memory)."""
         import requests
 
-        params = get_current_context()["params"]
-        url = setting(params.get("archive_url"), ARCHIVE_URL_VARIABLE, DEFAULT_ARCHIVE_URL)
+        context = get_current_context()
+        url = setting(context["params"].get("archive_url"), ARCHIVE_URL_VARIABLE, DEFAULT_ARCHIVE_URL)
         name = PurePosixPath(urlparse(url).path).name
         if not name.endswith(".7z"):
-            raise ValueError(f"archive_url must point to a .7z archive, got {url!r}")
-        key = f"landing/stackexchange/{name}"
+            raise AirflowFailException(f"archive_url must point to a .7z archive, got {url!r}")
+        date = run_date(context)
+        key = f"landing/stackexchange/ingest_date={date}/{name}"
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, name)
             with requests.get(url, stream=True, timeout=HTTP_TIMEOUT) as response:
@@ -70,7 +75,7 @@ def stackexchange_ingest():
                     for chunk in response.iter_content(chunk_size=1 << 20):
                         out.write(chunk)
             DataBucket().upload(path, key)
-        return {"url": url, "key": key}
+        return {"url": url, "key": key, "ingest_date": date}
 
     @task(outlets=list(MEMBERS.values()), multiple_outputs=False)
     def extract_members(archive: dict[str, str]) -> dict[str, str]:
@@ -89,15 +94,16 @@ def stackexchange_ingest():
                 by_name = {PurePosixPath(n).name: n for n in z.getnames()}
                 missing = sorted(set(MEMBERS) - set(by_name))
                 if missing:
-                    raise ValueError(f"{archive['url']} has no {', '.join(missing)}")
+                    raise AirflowFailException(f"{archive['url']} has no {', '.join(missing)}")
                 out = os.path.join(tmp, "members")
                 z.extract(path=out, targets=[by_name[m] for m in MEMBERS])
             for member, asset in MEMBERS.items():
                 path = os.path.join(out, by_name[member])
-                key = f"{STACKEXCHANGE_RAW_PREFIX}/{member}"
+                key = stackexchange_raw_key(archive["ingest_date"], member)
                 bucket.upload(path, key)
-                outlet_events[asset].extra = {"bucket": bucket.name, "key": key, "source": archive["url"],
-                                              "bytes": os.path.getsize(path)}
+                outlet_events[asset].extra = {"bucket": bucket.name, "key": key,
+                                              "ingest_date": archive["ingest_date"],
+                                              "source": archive["url"], "bytes": os.path.getsize(path)}
                 landed[member] = key
         return landed
 

@@ -1,23 +1,26 @@
 """Stack Exchange transform: bronze -> silver -> gold, run when both raw Assets update.
 
 Scheduled on the two Assets of ``stackexchange_ingest``; runs once both have a
-new event. Reads ``raw/stackexchange/{Posts,Users}.xml`` from the data bucket
-(Variable ``data_bucket``) and writes one partition per run date::
+new event, and reads exactly the keys those events name (one ingest's
+partition; the newest event of each Asset if several arrived). A manual run
+names the ingest with the ``ingest_date`` param instead. Writes one partition
+per ingest date in the data bucket (Variable ``data_bucket``)::
 
-    bronze/stackexchange/{posts,users}/run_date=<date>/<entity>.jsonl
+    bronze/stackexchange/{posts,users}/run_date=<ingest date>/<entity>.jsonl
         every XML row, attributes kept as strings
-    silver/stackexchange/{posts,users}/run_date=<date>/<entity>.jsonl
+    silver/stackexchange/{posts,users}/run_date=<ingest date>/<entity>.jsonl
         typed, de-duplicated by id, sorted by id; tags split into a list
-    gold/stackexchange/top_tags/run_date=<date>/top_tags.csv
+    gold/stackexchange/top_tags/run_date=<ingest date>/top_tags.csv
         tag, questions, total_score; most used first
-    gold/stackexchange/posts_per_user/run_date=<date>/posts_per_user.csv
+    gold/stackexchange/posts_per_user/run_date=<ingest date>/posts_per_user.csv
         user_id, display_name, questions, answers, posts; most active first
 
-Idempotent per run date: a run writes exactly these keys, each a pure function
-of the raw files, so a re-run or retry leaves byte-identical objects.
-Files stream through local disk. Bronze and gold hold one row at a time (plus
-gold's counters); silver holds an entity's rows to de-duplicate them by id, so
-for the largest sites give it a bigger pod (see kubernetes_pod_overrides).
+Idempotent per ingest: a run writes exactly these keys, each a pure function
+of that ingest's raw files, so a re-run (or a later run for an old date)
+leaves byte-identical objects. Bronze and silver are one mapped task per
+entity (dynamic task mapping). Files stream through local disk; silver holds
+an entity's rows to de-duplicate them by id, so for the largest sites give it
+a bigger pod (see kubernetes_pod_overrides).
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from typing import Any
 from xml.etree.ElementTree import iterparse
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
-from include.assets import STACKEXCHANGE_POSTS, STACKEXCHANGE_RAW_PREFIX, STACKEXCHANGE_USERS
-from include.platform import DEFAULT_ARGS, DataBucket, run_date
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+from include.assets import STACKEXCHANGE_POSTS, STACKEXCHANGE_USERS, stackexchange_raw_key
+from include.platform import DAGRUN_TIMEOUT, DEFAULT_ARGS, DataBucket
 
 POST_TYPES = {"1": "question", "2": "answer"}
 ENTITIES = {"posts": "Posts.xml", "users": "Users.xml"}
+ASSETS = {"posts": STACKEXCHANGE_POSTS, "users": STACKEXCHANGE_USERS}
 
 
 def xml_rows(path: str) -> Iterator[dict[str, str]]:
@@ -138,6 +143,33 @@ def partition_key(layer: str, table: str, date: str, file: str) -> str:
     return f"{layer}/stackexchange/{table}/run_date={date}/{file}"
 
 
+def raw_inputs(events: Any, ingest_date: str | None) -> list[dict[str, str]]:
+    """What this run reads, one entry per entity: the raw key and its ingest date.
+
+    From the triggering Asset events (the newest of each Asset), else from the
+    ``ingest_date`` param. Both entities must come from the same ingest."""
+    inputs = []
+    for entity, asset in ASSETS.items():
+        received = list(events[asset]) if events else []
+        if received:
+            extra = received[-1].extra or {}
+            key, date = extra.get("key"), extra.get("ingest_date")
+            if not key or not date:
+                raise AirflowFailException(f"the {asset.name} event names no key or ingest_date: {extra!r}")
+        elif ingest_date:
+            key, date = stackexchange_raw_key(ingest_date, ENTITIES[entity]), ingest_date
+        else:
+            raise AirflowFailException(f"no {asset.name} event and no ingest_date param: nothing to read")
+        inputs.append({"entity": entity, "raw_key": key, "date": date})
+    if len({i["date"] for i in inputs}) != 1:
+        raise AirflowFailException(f"the raw files come from different ingests: {inputs!r}")
+    return inputs
+
+
+def by_entity(results: Any) -> dict[str, dict[str, str]]:
+    return {r["entity"]: r for r in results}
+
+
 @dag(
     dag_id="stackexchange_transform",
     description="Bronze, silver and gold layers of the Stack Exchange dump",
@@ -145,64 +177,75 @@ def partition_key(layer: str, table: str, date: str, file: str) -> str:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["example", "assets", "stackexchange", "s3"],
+    params={
+        "ingest_date": Param(None, type=["null", "string"], format="date",
+                             description="Manual runs: the ingest to transform (YYYY-MM-DD). "
+                                         "Asset-triggered runs read what their events name."),
+    },
     doc_md=__doc__,
 )
 def stackexchange_transform():
     @task
-    def bronze(entity: str) -> str:
+    def resolve_inputs() -> list[dict[str, str]]:
+        """The raw keys this run reads, from its Asset events (or the param)."""
+        context = get_current_context()
+        return raw_inputs(context.get("triggering_asset_events"), context["params"].get("ingest_date"))
+
+    @task
+    def bronze(source: dict[str, str]) -> dict[str, str]:
         """Raw XML rows -> JSON lines, unchanged."""
-        bucket = DataBucket()
-        key = partition_key("bronze", entity, run_date(get_current_context()), f"{entity}.jsonl")
+        bucket, entity = DataBucket(), source["entity"]
+        key = partition_key("bronze", entity, source["date"], f"{entity}.jsonl")
         with tempfile.TemporaryDirectory() as tmp:
-            raw = bucket.download(f"{STACKEXCHANGE_RAW_PREFIX}/{ENTITIES[entity]}", tmp)
+            raw = bucket.download(source["raw_key"], tmp)
             out = os.path.join(tmp, "bronze.jsonl")
             write_jsonl(out, xml_rows(raw))
             bucket.upload(out, key)
-        return key
+        return {**source, "key": key}
 
     @task
-    def silver(entity: str, bronze_key: str) -> str:
+    def silver(source: dict[str, str]) -> dict[str, str]:
         """Typed rows, one per id (the last one wins), sorted by id."""
-        bucket = DataBucket()
-        key = partition_key("silver", entity, run_date(get_current_context()), f"{entity}.jsonl")
+        bucket, entity = DataBucket(), source["entity"]
+        key = partition_key("silver", entity, source["date"], f"{entity}.jsonl")
         with tempfile.TemporaryDirectory() as tmp:
             rows = {}
-            for row in jsonl_rows(bucket.download(bronze_key, tmp)):
+            for row in jsonl_rows(bucket.download(source["key"], tmp)):
                 if row.get("Id"):
                     clean = SILVER[entity](row)
                     rows[clean["id"]] = clean
             out = os.path.join(tmp, "silver.jsonl")
             write_jsonl(out, [rows[i] for i in sorted(rows)])
             bucket.upload(out, key)
-        return key
+        return {**source, "key": key}
 
     @task
-    def gold_top_tags(posts_key: str) -> str:
+    def gold_top_tags(silvers: list[dict[str, str]]) -> str:
+        posts = by_entity(silvers)["posts"]
         bucket = DataBucket()
-        key = partition_key("gold", "top_tags", run_date(get_current_context()), "top_tags.csv")
+        key = partition_key("gold", "top_tags", posts["date"], "top_tags.csv")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = top_tags(jsonl_rows(bucket.download(posts_key, tmp)))
+            rows = top_tags(jsonl_rows(bucket.download(posts["key"], tmp)))
         bucket.write_text(to_csv(("tag", "questions", "total_score"), rows), key)
         return key
 
     @task
-    def gold_posts_per_user(posts_key: str, users_key: str) -> str:
+    def gold_posts_per_user(silvers: list[dict[str, str]]) -> str:
+        found = by_entity(silvers)
         bucket = DataBucket()
-        key = partition_key("gold", "posts_per_user", run_date(get_current_context()), "posts_per_user.csv")
+        key = partition_key("gold", "posts_per_user", found["posts"]["date"], "posts_per_user.csv")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = posts_per_user(jsonl_rows(bucket.download(posts_key, tmp)),
-                                  jsonl_rows(bucket.download(users_key, tmp)))
+            rows = posts_per_user(jsonl_rows(bucket.download(found["posts"]["key"], tmp)),
+                                  jsonl_rows(bucket.download(found["users"]["key"], tmp)))
         bucket.write_text(to_csv(("user_id", "display_name", "questions", "answers", "posts"), rows), key)
         return key
 
-    silver_posts = silver.override(task_id="silver_posts")(
-        "posts", bronze.override(task_id="bronze_posts")("posts"))
-    silver_users = silver.override(task_id="silver_users")(
-        "users", bronze.override(task_id="bronze_users")("users"))
-    gold_top_tags(silver_posts)
-    gold_posts_per_user(silver_posts, silver_users)
+    silvers = silver.expand(source=bronze.expand(source=resolve_inputs()))
+    gold_top_tags(silvers)
+    gold_posts_per_user(silvers)
 
 
 stackexchange_transform()

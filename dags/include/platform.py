@@ -4,7 +4,9 @@ The platform (components/airflow.py) sets, in every Airflow pod:
 
 - ``AIRFLOW_VAR_DATA_BUCKET``: the data bucket, read as Variable ``data_bucket``;
 - ``AIRFLOW_CONN_AWS_DEFAULT``: a key-less AWS connection; boto3 takes the
-  pod's IRSA web-identity token, so no DAG ever holds AWS keys.
+  pod's IRSA web-identity token, so no DAG ever holds AWS keys;
+- ``AIRFLOW_VAR_ALERTS_TOPIC_ARN``: the SNS topic of the platform's alarms,
+  read as Variable ``alerts_topic_arn`` when a task fails (never at parse time).
 
 Every other connection and Variable (``analytics_db``...) comes from Secrets
 Manager, ``airflow-eks/<stack>/connections/<id>`` and ``.../variables/<key>``,
@@ -16,15 +18,60 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Variable
+from airflow.sdk import BaseNotifier, Variable
 
 DATA_BUCKET_VARIABLE = "data_bucket"
 AWS_CONN_ID = "aws_default"
 
+ALERTS_TOPIC_VARIABLE = "alerts_topic_arn"
+
 OWNER = "data-platform"
 
+# Pools the platform creates (name -> slots): one per shared resource, so a
+# backfill cannot open more connections than the database or a source API
+# takes. Every task that uses one of them names its pool; a test checks that
+# DAGs name only these.
+POOLS: dict[str, int] = {
+    "analytics_db": 4,
+    "usgs_api": 2,
+    "stackexchange_archive": 1,
+}
+
+# A run that takes longer than this is failed, so a stuck run cannot hold
+# max_active_runs=1 forever. Every DAG sets dagrun_timeout (a test checks).
+DAGRUN_TIMEOUT = timedelta(hours=2)
+
+
+class PlatformFailureNotifier(BaseNotifier):
+    """Publishes a failed task to the platform's SNS alarm topic.
+
+    The topic comes from Variable ``alerts_topic_arn`` (the platform sets
+    ``AIRFLOW_VAR_ALERTS_TOPIC_ARN``), read only when a task fails, so parsing
+    a DAG does no I/O. No topic set: nothing is sent (a stack without
+    monitoring). Uses the amazon provider's SnsNotifier through the key-less
+    ``aws_default`` connection (IRSA)."""
+
+    template_fields = ()
+
+    def notify(self, context: Any) -> None:
+        from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+
+        topic = Variable.get(ALERTS_TOPIC_VARIABLE, default=None)
+        if not topic:
+            return
+        ti = context["ti"]
+        SnsNotifier(
+            aws_conn_id=AWS_CONN_ID,
+            target_arn=topic,
+            subject=f"Airflow task failed: {ti.dag_id}.{ti.task_id}"[:100],
+            message=(f"DAG {ti.dag_id}, task {ti.task_id}, run {ti.run_id}, try {ti.try_number} failed: "
+                     f"{context.get('exception')!r}"),
+        ).notify(context)
+
+
 # Tasks are idempotent, so retrying is always safe. Backoff absorbs spot
-# interruptions of the tasks node group and throttled source APIs.
+# interruptions of the tasks node group and throttled source APIs; a
+# validation error raises AirflowFailException and is not retried.
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
@@ -32,6 +79,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(hours=1),
+    "on_failure_callback": PlatformFailureNotifier(),
 }
 
 # Every source download: (connect, read) seconds.

@@ -9,7 +9,15 @@
 - PostgreSQL: Debian's server, initialised and started here on 127.0.0.1 with
   a password, reached through the ``analytics_db`` connection, which lives in
   Secrets Manager as the platform keeps it (not in an env var).
-- The public sources: fixture files served over HTTP on 127.0.0.1.
+- The public sources: fixture files served over HTTP on 127.0.0.1, and a fake
+  of the USGS FDSN event service that answers a time-window query from
+  fixtures/usgs/catalogue.geojson as the real one does.
+- Pools: the platform's (dags/include/platform.py POOLS).
+
+Fixture files go in tests/dags/fixtures/<source>/; `run_dag` runs one DAG with
+dag.test() (no retries unless asked, a time limit per task);
+`run_asset_triggered` runs a consumer the way the scheduler does when its
+Asset events arrive.
 
 Airflow reads its configuration when first imported, so the environment is set
 here, before any test module imports it.
@@ -32,6 +40,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +59,8 @@ os.environ.update({
     "AIRFLOW_HOME": _HOME,
     "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    # Asset events queue runs of unpaused consumers only, as in a deployment.
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     # moto accepts any key; these never reach AWS (the endpoint is moto's).
@@ -85,16 +96,27 @@ def airflow_db() -> None:
     resetdb(skip_init=False)
 
 
-@pytest.fixture(scope="session")
-def dagbag(airflow_db):
+def load_dagbag(folder: Path):
+    """Parses a DAG folder and records what parsed, as the DAG processor does.
+
+    A file that fails to import is only an import error here: its own
+    integrity checks fail, every other DAG's tests still run."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    bag = DagBag(dag_folder=str(DAGS))
-    assert not bag.import_errors, bag.import_errors
+    bag = DagBag(dag_folder=str(folder))
     # What the DAG processor does: record the DAGs and activate their Assets.
     DagBundlesManager().sync_bundles_to_db()
     sync_bag_to_db(bag, "dags-folder", None)
     return bag
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    import include.platform as platform
+    from airflow.models.pool import Pool
+    for name, slots in platform.POOLS.items():
+        Pool.create_or_update_pool(name, slots, f"{name} (as the platform creates it)", include_deferred=False)
+    return load_dagbag(DAGS)
 
 
 # ----------------------------------------------------------------------- S3
@@ -262,9 +284,18 @@ def postgres(secrets_manager) -> Iterator[Postgres]:
 class Sources:
     root: Path
     base_url: str
+    queries: list[dict[str, str]]
+    """Every query the fake FDSN service answered, newest last."""
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/{name}"
+
+    @property
+    def fdsn_url(self) -> str:
+        return self.url(FDSN_PATH.lstrip("/"))
+
+
+FDSN_PATH = "/fdsnws/event/1/query"
 
 
 def build_stackexchange_archive(target: Path) -> Path:
@@ -282,15 +313,42 @@ def sources() -> Iterator[Sources]:
     root = Path(tempfile.mkdtemp(prefix="sources-"))
     shutil.copytree(FIXTURES, root, dirs_exist_ok=True)
     build_stackexchange_archive(root / "tiny.stackexchange.com.7z")
-    handler = functools.partial(_QuietHandler, directory=str(root))
+    queries: list[dict[str, str]] = []
+    handler = functools.partial(_SourcesHandler, directory=str(root), queries=queries)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Sources(root, f"http://127.0.0.1:{server.server_address[1]}")
+    yield Sources(root, f"http://127.0.0.1:{server.server_address[1]}", queries)
     server.shutdown()
     shutil.rmtree(root, ignore_errors=True)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _SourcesHandler(http.server.SimpleHTTPRequestHandler):
+    """Files as they are, and the FDSN event query: the catalogue's events whose
+    origin time is within [starttime, endtime] (both inclusive, as USGS's)."""
+
+    def __init__(self, *args, queries: list[dict[str, str]], **kwargs):
+        self.queries = queries
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self):  # noqa: N802 - the base class's name
+        from urllib.parse import parse_qsl, urlsplit
+
+        import pendulum
+        url = urlsplit(self.path)
+        if url.path != FDSN_PATH:
+            return super().do_GET()
+        query = dict(parse_qsl(url.query))
+        self.queries.append(query)
+        catalogue = json.loads((Path(self.directory) / "usgs" / "catalogue.geojson").read_text())
+        start, end = (pendulum.parse(query[k]).timestamp() * 1000 for k in ("starttime", "endtime"))
+        catalogue["features"] = [f for f in catalogue["features"] if start <= f["properties"]["time"] <= end]
+        body = json.dumps(catalogue).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
 
@@ -315,27 +373,124 @@ def stackexchange_ingested(dagbag, s3, sources) -> dict[str, bytes]:
     return stackexchange_objects(s3)
 
 
+TASK_TIME_LIMIT = timedelta(seconds=120)
 
-def run_dag(dagbag, dag_id: str, *, date: str, conf: dict | None = None,
-            asset_triggered: bool = False, expect_failure: bool = False) -> dict[str, str]:
-    """dag.test() for one DAG; returns {task_id: state}.
 
-    An asset-triggered run has no logical date in Airflow 3, only the time it
-    was due (run_after); asset_triggered=True runs it that way.
-    expect_failure=True runs without retries: dag.test() would otherwise sit
-    through every retry delay before reporting the failure."""
-    import pendulum
+def parse_dag(dag_id: str):
+    """A fresh parse of the DAG's own file (the DAG id is the file name): a
+    run resolves its conf into the DAG's Param objects, which even a deep
+    copy shares, so the next run would inherit it. Fails with the file's
+    import error if it has one."""
     from airflow.dag_processing.dagbag import DagBag
-    # A fresh parse per run: a run resolves its conf into the DAG's Param
-    # objects, which even a deep copy shares, so the next run would inherit it.
-    fileloc = dagbag.get_dag(dag_id).fileloc
-    dag = DagBag(dag_folder=fileloc).dags[dag_id]
+    path = DAGS / f"{dag_id}.py"
+    bag = DagBag(dag_folder=str(path))
+    if dag_id not in bag.dags:
+        pytest.fail(f"{path.name} does not define {dag_id}: {bag.import_errors}")
+    return bag.dags[dag_id]
+
+
+def _prepare(dag, *, retries: bool, task_ids: list[str] | None):
+    """No retries unless asked (a task bug shows in seconds, not after the
+    retry backoff); when asked, a 1 s delay. A time limit on every task."""
+    if task_ids:
+        dag = dag.partial_subset(task_ids=task_ids, include_upstream=False)
+    # dag.test() starts a run at its logical date, often long past, so the
+    # DAG's dagrun_timeout would fail it before its first task.
+    dag.dagrun_timeout = None
     for t in dag.tasks:
-        t.retries = 0
-    when = pendulum.parse(date).add(hours=6)
+        if retries:
+            t.retry_delay = t.max_retry_delay = timedelta(seconds=1)
+        else:
+            t.retries = 0
+        t.execution_timeout = min(t.execution_timeout or TASK_TIME_LIMIT, TASK_TIME_LIMIT)
+    return dag
+
+
+def _states(dr) -> dict[str, str]:
+    """{task_id: state}; a mapped task's instances as task_id[i]."""
+    return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
+            for ti in dr.get_task_instances()}
+
+
+def run_dag(dagbag, dag_id: str, *, date: str, conf: dict | None = None, retries: bool = False,
+            task_ids: list[str] | None = None) -> dict[str, str]:
+    """dag.test() for one DAG, logical date ``date`` 06:00 UTC; returns {task_id: state}.
+
+    ``dagbag`` makes sure the DAGs and pools are recorded first."""
+    import pendulum
+    dag = _prepare(parse_dag(dag_id), retries=retries, task_ids=task_ids)
     started = time.monotonic()
-    dr = (dag.test(run_after=when, logical_date=None, run_conf=conf) if asset_triggered
-          else dag.test(logical_date=when, run_conf=conf))
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    dr = dag.test(logical_date=pendulum.parse(date).add(hours=6), run_conf=conf)
+    states = _states(dr)
     print(f"{dag_id}: {states} in {time.monotonic() - started:.1f} s")
     return states
+
+
+def try_numbers(dag_id: str) -> dict[str, int]:
+    """{task_id: try_number} of the DAG's newest run."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    with create_session() as session:
+        dr = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+        return {ti.task_id: ti.try_number for ti in dr.get_task_instances(session=session)}
+
+
+@dataclass(frozen=True)
+class AssetRun:
+    states: dict[str, str]
+    consumed: list[dict]
+    """The extras of the Asset events the run consumed."""
+
+
+def queued_asset_runs(dag_id: str) -> list[str]:
+    """The Assets whose events wait to trigger ``dag_id`` (the scheduler's queue)."""
+    from airflow.models.asset import AssetDagRunQueue, AssetModel
+    from airflow.utils.session import create_session
+    with create_session() as session:
+        return sorted(name for (name,) in session.query(AssetModel.name).join(
+            AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id).filter(
+            AssetDagRunQueue.target_dag_id == dag_id))
+
+
+def run_asset_triggered(dagbag, dag_id: str, *, retries: bool = False) -> AssetRun | None:
+    """Runs ``dag_id`` as the scheduler does once its Asset condition is met:
+    an ASSET_TRIGGERED run that consumes the queued events (the events of its
+    Assets since its previous asset-triggered run), which the tasks read as
+    ``triggering_asset_events``. None if the condition is not met: no run."""
+    from unittest import mock
+
+    import airflow.models.dagrun as dagrun_module
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
+
+    dag = _prepare(parse_dag(dag_id), retries=retries, task_ids=None)
+    condition = dag.timetable.asset_condition
+    names = sorted(a.name for a in condition.objects)
+    if queued_asset_runs(dag_id) != names:
+        return None
+    with create_session() as session:
+        previous = session.query(DagRun).filter(DagRun.dag_id == dag_id,
+                                                DagRun.run_type == DagRunType.ASSET_TRIGGERED).all()
+        seen = {e.id for r in previous for e in r.consumed_asset_events}
+        event_ids = [e.id for e in session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                     .filter(AssetModel.name.in_(names)).order_by(AssetEvent.timestamp) if e.id not in seen]
+        session.query(AssetDagRunQueue).filter(AssetDagRunQueue.target_dag_id == dag_id).delete()
+
+    create = dagrun_module.get_or_create_dagrun
+
+    def asset_triggered(**kwargs):
+        # dag.test() creates a manual run; make it the run the scheduler makes.
+        session = kwargs["session"]
+        dr = create(**kwargs)
+        dr.run_type = DagRunType.ASSET_TRIGGERED
+        dr.consumed_asset_events.extend(session.query(AssetEvent).filter(AssetEvent.id.in_(event_ids)))
+        session.commit()
+        return dr
+
+    with mock.patch.object(dagrun_module, "get_or_create_dagrun", asset_triggered):
+        dr = dag.test(logical_date=None)
+    with create_session() as session:
+        consumed = [e.extra for e in session.get(DagRun, dr.id).consumed_asset_events]
+    return AssetRun(_states(dr), consumed)

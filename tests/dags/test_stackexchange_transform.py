@@ -1,5 +1,5 @@
 """End to end: stackexchange_transform on what stackexchange_ingest landed,
-run as the scheduler runs it on an Asset event (no logical date)."""
+run because the ingest's Asset events arrived, as the scheduler runs it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.dags.conftest import STACKEXCHANGE_DATE as DATE
-from tests.dags.conftest import run_dag, stackexchange_objects
+from tests.dags.conftest import queued_asset_runs, run_asset_triggered, run_dag, stackexchange_objects
 
 
 def partition(layer: str, table: str, file: str) -> str:
@@ -29,19 +29,41 @@ def outputs(s3) -> dict[str, bytes]:
     return {k: v for k, v in stackexchange_objects(s3).items() if not k.startswith(("raw/", "landing/"))}
 
 
+TASKS = {"resolve_inputs", "bronze[0]", "bronze[1]", "silver[0]", "silver[1]", "gold_top_tags",
+         "gold_posts_per_user"}
+
+
 @pytest.fixture(scope="module")
-def transformed(stackexchange_ingested, dagbag, s3):
-    states = run_dag(dagbag, "stackexchange_transform", date=DATE, asset_triggered=True)
-    assert set(states.values()) == {"success"}, states
-    return outputs(s3)
+def triggered(stackexchange_ingested, dagbag, s3):
+    """The ingest's two Asset events queued the transform; it runs on them."""
+    assert queued_asset_runs("stackexchange_transform") == ["stackexchange_raw_posts",
+                                                            "stackexchange_raw_users"]
+    run = run_asset_triggered(dagbag, "stackexchange_transform")
+    assert run is not None, "the ingest's events did not satisfy the transform's schedule"
+    assert run.states == dict.fromkeys(TASKS, "success"), run.states
+    return run, outputs(s3)
 
 
-def test_runs_when_both_raw_assets_have_changed(dagbag):
-    from airflow.sdk.definitions.asset import AssetAll
-    condition = dagbag.get_dag("stackexchange_transform").timetable.asset_condition
-    assert isinstance(condition, AssetAll)
-    assert [asset.name for asset in condition.objects] == ["stackexchange_raw_posts",
-                                                           "stackexchange_raw_users"]
+@pytest.fixture(scope="module")
+def transformed(triggered):
+    return triggered[1]
+
+
+def test_runs_on_exactly_the_events_of_the_ingest(triggered):
+    run, _ = triggered
+    assert sorted(e["key"] for e in run.consumed) == [
+        f"raw/stackexchange/ingest_date={DATE}/Posts.xml", f"raw/stackexchange/ingest_date={DATE}/Users.xml"]
+
+
+def test_no_new_event_no_run(triggered, dagbag):
+    assert queued_asset_runs("stackexchange_transform") == []
+    assert run_asset_triggered(dagbag, "stackexchange_transform") is None
+
+
+def test_the_bronze_and_silver_layers_are_mapped_per_entity(dagbag):
+    dag = dagbag.get_dag("stackexchange_transform")
+    assert {t.task_id for t in dag.tasks} == {"resolve_inputs", "bronze", "silver", "gold_top_tags",
+                                              "gold_posts_per_user"}
 
 
 def test_writes_one_partition_per_layer(transformed):
@@ -94,7 +116,13 @@ def test_gold_posts_per_user(transformed):
     ]
 
 
-def test_a_second_run_for_the_date_leaves_the_same_objects(transformed, dagbag, s3):
-    assert set(run_dag(dagbag, "stackexchange_transform", date=DATE,
-                       asset_triggered=True).values()) == {"success"}
+def test_a_later_run_for_the_ingest_date_leaves_the_same_objects(transformed, dagbag, s3):
+    """A manual re-run names the ingest; it reads that partition, not the newest."""
+    states = run_dag(dagbag, "stackexchange_transform", date="2026-11-25", conf={"ingest_date": DATE})
+    assert states == dict.fromkeys(TASKS, "success"), states
     assert outputs(s3) == transformed
+
+
+def test_a_manual_run_without_an_ingest_fails_without_retrying(dagbag):
+    states = run_dag(dagbag, "stackexchange_transform", date="2026-11-26", retries=True)
+    assert states["resolve_inputs"] == "failed"
