@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from include.postgres import ANALYTICS_CONN_ID, transaction
 
 
