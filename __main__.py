@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.airflow import NAMESPACE as AIRFLOW_NAMESPACE
 from components.airflow import Airflow, AirflowArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.bucket import Bucket, BucketArgs
@@ -9,6 +10,7 @@ from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, Clust
 from components.config import load_stack_config, verify_ui_zone
 from components.database import Database, DatabaseArgs
 from components.kms import EncryptionKey, EncryptionKeyArgs
+from components.metadata_postgres import InClusterPostgres, InClusterPostgresArgs
 from components.lb_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
@@ -23,6 +25,7 @@ from components.ui_dns import UiDnsRecord, UiDnsRecordArgs
 cfg = load_stack_config()
 verify_ui_zone(cfg.ui)  # a Route 53 lookup: before any resource
 prefix = f"{cfg.project}-{cfg.stack}"
+in_cluster_db = cfg.database.engine == "inCluster"
 
 key = EncryptionKey(prefix, EncryptionKeyArgs(
     description=f"{prefix}: EKS secrets, RDS, S3 and log groups",
@@ -48,7 +51,10 @@ cluster = Cluster(prefix, ClusterArgs(
     log_retention_days=cfg.cluster.log_retention_days,
     system=cfg.cluster.system,
     tasks=cfg.cluster.tasks,
-    protect=cfg.production))
+    protect=cfg.production,
+    # An in-cluster database's EBS volume lives in the first zone: every system
+    # node must be able to mount it, so the group runs in that zone only.
+    system_subnet_ids=network.private_subnet_ids.apply(lambda ids: ids[:1]) if in_cluster_db else None))
 
 ClusterAutoscaler(f"{prefix}-autoscaler", ClusterAutoscalerArgs(
     cluster_name=cluster.cluster_name,
@@ -59,15 +65,26 @@ ClusterAutoscaler(f"{prefix}-autoscaler", ClusterAutoscalerArgs(
     provider=cluster.provider,
     node_selector={NODE_GROUP_LABEL: "system"}))
 
-# Depends on the network only, so RDS is created while EKS is.
-database = Database(f"{prefix}-metadata", DatabaseArgs(
-    identifier=f"{prefix}-metadata",
-    settings=cfg.database,
-    vpc_id=network.vpc_id,
-    subnet_ids=network.private_subnet_ids,
-    client_security_group_id=cluster.node_security_group_id,
-    kms_key_arn=key.key_arn,
-    protect=cfg.production))
+database: Database | InClusterPostgres
+if in_cluster_db:
+    # Dev only (components/config.py refuses it in production): see README "Cost".
+    database = InClusterPostgres(f"{prefix}-metadata", InClusterPostgresArgs(
+        provider=cluster.provider,
+        engine_version=cfg.database.engine_version,
+        storage_gib=cfg.database.allocated_storage_gib,
+        availability_zone=cfg.network.availability_zones[0],
+        node_selector={NODE_GROUP_LABEL: "system"},
+        client_namespace=AIRFLOW_NAMESPACE))
+else:
+    # Depends on the network only, so RDS is created while EKS is.
+    database = Database(f"{prefix}-metadata", DatabaseArgs(
+        identifier=f"{prefix}-metadata",
+        settings=cfg.database,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.node_security_group_id,
+        kms_key_arn=key.key_arn,
+        protect=cfg.production))
 
 logs = Bucket(f"{prefix}-logs", BucketArgs(
     purpose="logs", kms_key_arn=key.key_arn,
@@ -117,6 +134,7 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     settings=cfg.airflow,
     dags=cfg.dags,
     metadata_connection_url=database.connection_url,
+    metadata_server_tls=not in_cluster_db,
     logs_bucket_name=logs.bucket_name,
     logs_bucket_arn=logs.arn,
     data_bucket_name=data.bucket_name,

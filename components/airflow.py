@@ -124,6 +124,9 @@ class AirflowArgs:
     """Values merged last (the UI's ALB Ingress, components/lb_controller.py); None: none."""
     release_depends_on: Sequence[pulumi.Resource] = ()
     """What must be in place before the release (the Load Balancer Controller, an issued certificate)."""
+    metadata_server_tls: bool = True
+    """pgbouncer -> database over TLS (RDS). False only for ``database.engine: inCluster``
+    (dev): plaintext inside the cluster's private network (README "Known gaps")."""
 
 
 # ------------------------------------------------------------- pure helpers
@@ -165,8 +168,9 @@ def _parse(url: str) -> _Url:
                 parts.hostname or "", parts.port or 5432, parts.path.lstrip("/"))
 
 
-def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int) -> str:
-    """pgbouncer.ini: scram-sha-256 from clients, TLS required to RDS."""
+def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int, server_tls: bool = True) -> str:
+    """pgbouncer.ini: scram-sha-256 from clients, TLS required to RDS
+    (``server_tls=False``: the in-cluster dev database, no TLS)."""
     db = _parse(url)
     return "\n".join([
         "[databases]",
@@ -184,8 +188,8 @@ def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int) -> str:
         "verbose = 0",
         "log_disconnections = 0",
         "log_connections = 0",
-        "server_tls_sslmode = require",
-        "server_tls_ciphers = normal",
+        *(["server_tls_sslmode = require", "server_tls_ciphers = normal"] if server_tls
+          else ["server_tls_sslmode = disable"]),
         "",
     ])
 
@@ -484,7 +488,7 @@ class Airflow(pulumi.ComponentResource):
         max_conn = int(static["pgbouncer"]["maxClientConn"])
         secret("metadata", static["data"]["metadataSecretName"],
                {"connection": url.apply(metadata_via_pgbouncer)})
-        ini = url.apply(lambda u: pgbouncer_ini(u, pool, max_conn))
+        ini = url.apply(lambda u: pgbouncer_ini(u, pool, max_conn, args.metadata_server_tls))
         users = url.apply(pgbouncer_users)
         pgb_config = secret("pgbouncer-config", f"{RELEASE}-pgbouncer-config", {
             "pgbouncer.ini": ini, "users.txt": users,

@@ -66,6 +66,10 @@ class ClusterArgs:
     """Tasks node group settings."""
     protect: bool
     """EKS deletion protection (production)."""
+    system_subnet_ids: pulumi.Input[list[str]] | None = None
+    """Subnets of the system node group; None: all private subnets. One zone's
+    subnet when a database volume (EBS, one zone) must be mountable by every
+    system node (``database.engine: inCluster``)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -132,7 +136,8 @@ class Cluster(pulumi.ComponentResource):
 
         node_groups = [
             self._node_group(name, "system", args.system, cluster, node_role,
-                             args.private_subnet_ids, taint=False),
+                             args.system_subnet_ids if args.system_subnet_ids is not None
+                             else args.private_subnet_ids, taint=False),
             self._node_group(name, "tasks", args.tasks, cluster, node_role,
                              args.private_subnet_ids, taint=True),
         ]

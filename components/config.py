@@ -33,6 +33,10 @@ PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 # Majors supported both by RDS and by Airflow 3.0's metadata DB.
 SUPPORTED_POSTGRES_MAJORS = ("15", "16", "17")
+# rds, or inCluster: a PostgreSQL StatefulSet, dev only (components/metadata_postgres.py).
+DATABASE_ENGINES = ("rds", "inCluster")
+# Majors with a pinned image in components/metadata_postgres.py (IMAGES).
+IN_CLUSTER_POSTGRES_MAJORS = ("17",)
 # The only retention values CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
                       731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
@@ -160,8 +164,10 @@ class ClusterConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
-    """RDS PostgreSQL metadata database."""
+    """Airflow's metadata database: RDS PostgreSQL, or in-cluster in dev."""
 
+    engine: str
+    """``rds`` or ``inCluster`` (a PostgreSQL StatefulSet; never in production)."""
     instance_class: str
     """RDS instance class."""
     engine_version: str
@@ -490,23 +496,34 @@ def _cluster(r: _Reader, project: str, stack: str, production: bool) -> ClusterC
 
 
 def _database(r: _Reader, production: bool) -> DatabaseConfig:
+    engine = r.choice("database.engine", DATABASE_ENGINES)
+    if production and engine != "rds":
+        raise ConfigError("database.engine", engine,
+                          "a production stack needs rds (backups, point-in-time recovery, Multi-AZ)")
     cls = r.string("database.instanceClass")
     if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", cls):
         raise ConfigError("database.instanceClass", cls, "expected an RDS class such as db.t4g.micro")
-    engine = r.choice("database.engineVersion", SUPPORTED_POSTGRES_MAJORS)
+    version = r.choice("database.engineVersion", SUPPORTED_POSTGRES_MAJORS)
     allocated = r.integer("database.allocatedStorageGiB", lo=20, hi=65536)
     maximum = r.integer("database.maxAllocatedStorageGiB", lo=20, hi=65536)
     if maximum < allocated:
         raise ConfigError("database.maxAllocatedStorageGiB", maximum,
                           f"expected at least database.allocatedStorageGiB ({allocated})")
     multi_az = r.boolean("database.multiAz")
+    if engine == "inCluster" and multi_az:
+        raise ConfigError("database.multiAz", multi_az,
+                          "false with database.engine inCluster (one pod, no standby)")
     if production and not multi_az:
         raise ConfigError("database.multiAz", multi_az, "a production stack needs true")
     backups = r.integer("database.backupRetentionDays", lo=0, hi=35)
     if production and backups < 7:
         raise ConfigError("database.backupRetentionDays", backups,
                           "a production stack keeps backups 7 to 35 days")
-    return DatabaseConfig(instance_class=cls, engine_version=engine,
+    if engine == "inCluster" and version not in IN_CLUSTER_POSTGRES_MAJORS:
+        raise ConfigError("database.engineVersion", version,
+                          f"one of {', '.join(IN_CLUSTER_POSTGRES_MAJORS)} with database.engine inCluster "
+                          "(the majors with a pinned image)")
+    return DatabaseConfig(engine=engine, instance_class=cls, engine_version=version,
                           allocated_storage_gib=allocated, max_allocated_storage_gib=maximum,
                           multi_az=multi_az, backup_retention_days=backups,
                           log_retention_days=r.retention("database.logRetentionDays"))
