@@ -32,6 +32,8 @@ KEY_PROPS = {
     "eks:index:ManagedNodeGroup": ["instanceTypes", "capacityType", "scalingConfig", "labels", "taints"],
     "aws:rds/instance:Instance": ["instanceClass", "engineVersion", "multiAz", "allocatedStorage",
                                   "maxAllocatedStorage", "backupRetentionPeriod", "deletionProtection"],
+    "kubernetes:apps/v1:StatefulSet": ["spec.replicas"],
+    "kubernetes:core/v1:PersistentVolumeClaim": ["spec.storageClassName", "spec.resources.requests.storage"],
     "awsx:ec2:Vpc": ["cidrBlock", "availabilityZoneNames", "natGateways"],
     "kubernetes:helm.sh/v3:Release": ["chart", "version", "values.dags.gitSync.repo",
                                       "values.dags.gitSync.ref", "values.images.airflow.tag",

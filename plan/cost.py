@@ -113,7 +113,8 @@ FREE_TYPES = re.compile(r"^(" + "|".join([
     r"random:.*", r"pulumi:providers:.*", r"tls:.*",
     # Kubernetes objects cost only through what AWS creates for them: those
     # kinds (Ingress, Service, a chart's values) have rules below.
-    r"kubernetes:(?!networking.k8s.io/v1:Ingress|core/v1:Service|helm.sh/v3:Release).*",
+    r"kubernetes:(?!networking.k8s.io/v1:Ingress|core/v1:(Service|PersistentVolumeClaim)"
+    r"|helm.sh/v3:Release).*",
 ]) + r")$")
 
 
@@ -299,6 +300,31 @@ def _rds(r: Resource, ctx: Context) -> Iterator[Line]:
     if ceiling > storage:
         yield _per_use("RDS storage autoscaling", r, price, "GB-month", 0,
                        f"up to {ceiling - storage} GB more, ${price * (ceiling - storage):.2f}/month at the ceiling")
+
+
+_EBS_PRICES = {"gp3": "ebs_gp3_gb_month"}
+_BINARY_UNITS = {"Gi": 1, "Ti": 1024}
+
+
+@rule("kubernetes:core/v1:PersistentVolumeClaim")
+def _volume_claim(r: Resource, ctx: Context) -> Iterator[Line]:
+    """An EBS volume the CSI driver creates for the claim, priced by its StorageClass's type."""
+    label = "EBS volume (PersistentVolumeClaim)"
+    spec = r.plain_inputs.get("spec") or {}
+    request = str(((spec.get("resources") or {}).get("requests") or {}).get("storage", ""))
+    size = re.fullmatch(r"(\d+)(Gi|Ti)", request)
+    if size is None:
+        yield _unknown(label, r, f"storage request {request!r} is not whole Gi or Ti")
+        return
+    gib = int(size[1]) * _BINARY_UNITS[size[2]]
+    storage_class = ctx.referenced(r, "spec", "kubernetes:storage.k8s.io/v1:StorageClass")
+    sc = storage_class.plain_inputs if storage_class is not None else {}
+    volume_type = (sc.get("parameters") or {}).get("type")
+    if sc.get("provisioner") != "ebs.csi.aws.com" or volume_type not in _EBS_PRICES:
+        yield _unknown(label, r, "its StorageClass is not in the graph as an EBS CSI class of a priced type")
+        return
+    yield _fixed(label, r, ctx.price(_EBS_PRICES[volume_type]), "GB-month", gib,
+                 f"{gib} GiB {volume_type} (EBS bills GiB as GB)")
 
 
 @rule("aws:kms/key:Key")

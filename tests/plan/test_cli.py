@@ -19,7 +19,8 @@ def test_plan_of_each_stack_is_labelled_and_masks_secrets(engine, stack):
     assert doc["note"] == BANNER and "NOT compared" in BANNER
     assert MOCK_SECRET_PREFIX not in text and "[secret]" in text
     types = {r["type"] for r in doc["resources"]}
-    assert {"eks:index:Cluster", "aws:rds/instance:Instance", "kubernetes:helm.sh/v3:Release"} <= types
+    database = "aws:rds/instance:Instance" if stack == "prod" else "kubernetes:apps/v1:StatefulSet"
+    assert {"eks:index:Cluster", database, "kubernetes:helm.sh/v3:Release"} <= types
     assert doc["exports"]["airflowAdminPassword"] == "[secret]"
 
 
@@ -27,7 +28,7 @@ def test_plan_cli_prints_tree_with_key_properties(capsys):
     assert main(["plan", "--stack", "dev"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(BANNER)
-    assert "scalingConfig.maxSize: 5" in out and "instanceClass: db.t4g.micro" in out
+    assert "scalingConfig.maxSize: 5" in out and "spec.resources.requests.storage: 20Gi" in out
     assert "values.dags.gitSync.ref: main" in out and "version: 1.22.0" in out
     assert "Allow s3:PutObject" in out  # IAM actions per role
 
