@@ -245,6 +245,15 @@ def test_pgbouncer_config_uses_scram_and_tls_to_rds():
     assert pgbouncer_users(url) == '"airflow_owner" "pw"\n'
 
 
+def test_pgbouncer_drops_server_tls_only_for_the_in_cluster_database(engine):
+    url = "postgresql://airflow_owner:pw@postgresql.airflow-metadata.svc.cluster.local:5432/airflow"
+    ini = pgbouncer_ini(url, 10, 200, server_tls=False)
+    assert "server_tls_sslmode = disable" in ini and "require" not in ini
+    for stack, mode in (("dev", "disable"), ("prod", "require")):
+        config = engine.program(stack).one("kubernetes:core/v1:Secret", "airflow-pgbouncer-config")
+        assert f"server_tls_sslmode = {mode}" in config.plain_inputs["stringData"]["pgbouncer.ini"], stack
+
+
 def test_fernet_key_is_urlsafe_base64_of_32_bytes():
     key = fernet_from_base64(base64.b64encode(bytes(range(250, 256)) * 5 + b"\xfb\xff").decode())
     assert "+" not in key and "/" not in key
