@@ -10,13 +10,13 @@ from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, Clust
 from components.config import load_stack_config, verify_ui_zone
 from components.database import Database, DatabaseArgs
 from components.kms import EncryptionKey, EncryptionKeyArgs
-from components.metadata_postgres import InClusterPostgres, InClusterPostgresArgs
 from components.lb_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
     alb_ingress_values,
     load_balancer_name,
 )
+from components.metadata_postgres import InClusterPostgres, InClusterPostgresArgs
 from components.network import Network, NetworkArgs
 from components.secrets import AirflowSecrets, AirflowSecretsArgs, secrets_prefix
 from components.ui_certificate import UiCertificate, UiCertificateArgs
