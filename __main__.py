@@ -74,7 +74,8 @@ if in_cluster_db:
         storage_gib=cfg.database.allocated_storage_gib,
         availability_zone=cfg.network.availability_zones[0],
         node_selector={NODE_GROUP_LABEL: "system"},
-        client_namespace=AIRFLOW_NAMESPACE))
+        client_namespace=AIRFLOW_NAMESPACE,
+        storage_driver=[cluster.ebs_csi_driver]))
 else:
     # Depends on the network only, so RDS is created while EKS is.
     database = Database(f"{prefix}-metadata", DatabaseArgs(

@@ -81,6 +81,8 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_url: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     provider: k8s.Provider
+    ebs_csi_driver: aws.eks.Addon
+    """The EBS CSI driver add-on: what provisions PersistentVolumes."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Cluster", name, None, opts)
@@ -151,7 +153,7 @@ class Cluster(pulumi.ComponentResource):
             # write actions are conditioned on the ebs.csi.aws.com tags.
             managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
         ), opts=child)
-        aws.eks.Addon(
+        self.ebs_csi_driver = aws.eks.Addon(
             f"{name}-ebs-csi",
             cluster_name=args.cluster_name,
             addon_name="aws-ebs-csi-driver",

@@ -34,6 +34,7 @@ cluster's private network (README "Known gaps").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -71,6 +72,8 @@ class InClusterPostgresArgs:
     """The system node group's label (no toleration: never on task nodes)."""
     client_namespace: str
     """The only namespace admitted on 5432 (Airflow's, where pgbouncer runs)."""
+    storage_driver: Sequence[pulumi.Resource] = ()
+    """What provisions the volume (the EBS CSI driver add-on): created first."""
 
 
 class InClusterPostgres(pulumi.ComponentResource):
@@ -125,7 +128,8 @@ class InClusterPostgres(pulumi.ComponentResource):
             allowed_topologies=[k8s.core.v1.TopologySelectorTermArgs(
                 match_label_expressions=[k8s.core.v1.TopologySelectorLabelRequirementArgs(
                     key=ZONE_LABEL, values=[args.availability_zone])])],
-            opts=k8s_opts,
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
+                depends_on=list(args.storage_driver))),
         )
         # Its own resource, not a volumeClaimTemplate: a StatefulSet replaced by
         # Pulumi keeps the claim, and `pulumi destroy` does not leave it behind.

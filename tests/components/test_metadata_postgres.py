@@ -111,3 +111,13 @@ def test_only_the_airflow_namespace_reaches_5432(dev):
 
 def test_every_accepted_major_has_a_pinned_image():
     assert set(IN_CLUSTER_POSTGRES_MAJORS) == set(IMAGES)
+
+
+def test_the_volume_waits_for_the_ebs_csi_driver(dev):
+    driver = dev.one("aws:eks/addon:Addon", "ebs-csi")
+    storage_class = dev.one("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert driver.urn in storage_class.dependencies
+    # and the claim and the StatefulSet come after the class
+    claim = dev.one("kubernetes:core/v1:PersistentVolumeClaim")
+    assert storage_class.urn in dev.ancestors_and_deps(claim)
+    assert claim.urn in dev.ancestors_and_deps(dev.one("kubernetes:apps/v1:StatefulSet"))
