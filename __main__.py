@@ -7,7 +7,7 @@ from components.airflow import Airflow, AirflowArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.bucket import Bucket, BucketArgs
 from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
-from components.config import load_stack_config, verify_ui_zone
+from components.config import load_stack_config, without_userinfo
 from components.database import Database, DatabaseArgs
 from components.kms import EncryptionKey, EncryptionKeyArgs
 from components.lb_controller import (
@@ -22,8 +22,8 @@ from components.secrets import AirflowSecrets, AirflowSecretsArgs, secrets_prefi
 from components.ui_certificate import UiCertificate, UiCertificateArgs
 from components.ui_dns import UiDnsRecord, UiDnsRecordArgs
 
+# Raises one ConfigError (a pulumi.RunError: no traceback) listing every bad value.
 cfg = load_stack_config()
-verify_ui_zone(cfg.ui)  # a Route 53 lookup: before any resource
 prefix = f"{cfg.project}-{cfg.stack}"
 in_cluster_db = cfg.database.engine == "inCluster"
 
@@ -170,7 +170,7 @@ pulumi.export("portForwardCommand", airflow.port_forward_command)
 pulumi.export("uiUrl", f"https://{cfg.ui.hostname}" if cfg.ui.load_balanced else airflow.ui_url)
 pulumi.export("airflowAdminUsername", cfg.airflow.admin_username)
 pulumi.export("airflowAdminPassword", airflow.admin_password)
-pulumi.export("dagsRepo", cfg.dags.repo)
+pulumi.export("dagsRepo", without_userinfo(cfg.dags.repo))
 pulumi.export("dagsRevision", cfg.dags.revision)
 pulumi.export("connectionsPrefix", secrets.connections_prefix)
 pulumi.export("variablesPrefix", secrets.variables_prefix)

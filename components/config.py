@@ -5,9 +5,21 @@ The stack config is read once, here, into a frozen :class:`StackConfig`. Every
 and default; this module takes the defaults from that file, so there is one
 source of truth, and refuses keys that are not declared (typos).
 
-Any invalid value raises :class:`ConfigError` before a resource is registered.
-The message names the full key, the bad value and what is allowed. Secret
-values are never echoed.
+Every invalid value is reported before a resource is registered, all of a
+stack's independent errors at once, as one :class:`ConfigError` (a
+``pulumi.RunError``, which the Pulumi CLI prints without a traceback). Each line
+names the full key, the bad value and what is allowed. Secret values, and the
+values of unknown keys (a misspelt secret), are never echoed.
+
+Adding a validated key: declare it in Pulumi.yaml, read it with a typed
+accessor of :class:`Reader` (``r.string``, ``r.integer``, ``r.choice``,
+``r.secret`` for a ``secret: true`` key, ...), and report a bad value with
+``r.fail(key, value, allowed)``; the reader carries on, so later keys are still
+checked. A check that combines keys passes ``depends=(other keys,)`` so it
+stays quiet when one of them is already wrong. A new section goes into
+``parse_stack_config`` as ``r.run(_section, r)``, so that a ``ConfigError`` it
+raises stops only that section. A ``secret: true`` key is checked to be
+encrypted in the stack file without any code of its own.
 """
 
 from __future__ import annotations
@@ -16,13 +28,14 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import pulumi
+import pulumi_aws as aws
 import yaml
 
 PROJECT = "airflow-eks"
@@ -47,15 +60,47 @@ AIRFLOW_VERSION = "3.3.2"
 MIN_SPOT_INSTANCE_TYPES = 3
 
 _MISSING = object()
+T = TypeVar("T")
+# Shown instead of a secret's value, and of an unknown key's (it may be a misspelt secret).
+HIDDEN = "[secret]"
+NOT_SHOWN = "[value not shown]"
 
 
-class ConfigError(ValueError):
-    """One invalid stack config value: names the key, the value and what is allowed."""
+def full_key(key: str) -> str:
+    """``cluster.name`` -> ``airflow-eks:cluster.name``; namespaced keys unchanged."""
+    return key if ":" in key else f"{PROJECT}:{key}"
 
-    def __init__(self, key: str, value: Any, allowed: str, *, secret: bool = False):
-        self.key = f"{PROJECT}:{key}" if ":" not in key else key
-        shown = "[secret]" if secret else repr(value)
-        super().__init__(f"invalid stack config {self.key} = {shown}: {allowed}")
+
+class ConfigError(pulumi.RunError, ValueError):
+    """Invalid stack config: one value (``key``), or several (``errors``).
+
+    A ``pulumi.RunError``: the Pulumi CLI prints its message and exits non-zero
+    without the Python traceback (see pulumi/errors.py). ``make plan`` prints it
+    the same way (plan/cli.py)."""
+
+    def __init__(self, key: str, value: Any, allowed: str, *, secret: bool = False,
+                 shown: str | None = None):
+        self.key = full_key(key)
+        shown = shown or (HIDDEN if secret else repr(value))
+        self.line = f"invalid stack config {self.key} = {shown}: {allowed}"
+        self.errors: list[ConfigError] = [self]
+        super().__init__(self.line)
+
+    @classmethod
+    def of(cls, errors: Sequence[ConfigError], stack: str) -> ConfigError:
+        """All of a stack's errors as one: the single error itself, or a header and one line each."""
+        if len(errors) == 1:
+            return errors[0]
+        combined = cls.__new__(cls)
+        combined.key = errors[0].key
+        combined.errors = list(errors)
+        combined.line = (f"stack {stack}: {len(errors)} invalid config values\n"
+                         + "\n".join(f"  {e.line}" for e in errors))
+        ValueError.__init__(combined, combined.line)
+        return combined
+
+    def __str__(self) -> str:
+        return self.line
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,12 +357,57 @@ class StackConfig:
 # -------------------------------------------------------------------- reading
 
 
-class _Reader:
-    """Typed access to raw config values, raising ConfigError on the first bad one."""
+class Reader:
+    """Typed access to raw config values that records every invalid one and carries on.
 
-    def __init__(self, raw: Mapping[str, Any], decls: Mapping[str, Declaration]):
+    Each accessor returns a value of its type: the valid value, or after a
+    recorded error a stand-in (the declared default, else an empty value) that
+    lets the rest of the checks run. The stand-in never reaches a resource:
+    :func:`parse_stack_config` raises when any error was recorded."""
+
+    def __init__(self, raw: Mapping[str, Any], decls: Mapping[str, Declaration],
+                 secret_keys: Sequence[str] | None = None):
         self._raw = raw
         self._decls = decls
+        self._secret_keys = None if secret_keys is None else set(secret_keys)
+        self.errors: list[ConfigError] = []
+        self._failed: set[str] = set()
+
+    # ------------------------------------------------------------ reporting
+
+    def fail(self, key: str, value: Any, allowed: str, *, secret: bool | None = None,
+             depends: Sequence[str] = (), shown: str | None = None) -> None:
+        """Records that ``key`` = ``value`` is invalid. Quiet when ``key`` or a key in
+        ``depends`` already failed: that error says it, and a stand-in must not cause a second."""
+        full = full_key(key)
+        if full in self._failed or any(full_key(d) in self._failed for d in depends):
+            return
+        if secret is None:
+            decl = self._decls.get(full.split(":", 1)[1]) if full.startswith(f"{PROJECT}:") else None
+            secret = bool(decl and decl.secret)
+        self._failed.add(full)
+        self.errors.append(ConfigError(full, value, allowed, secret=secret, shown=shown))
+
+    def ok(self, *keys: str) -> bool:
+        """True when none of ``keys`` has failed (so a check combining them is meaningful)."""
+        return not any(full_key(k) in self._failed for k in keys)
+
+    def run(self, check: Callable[..., T], *args: Any) -> T | None:
+        """Runs one section's checks; a ``ConfigError`` it raises is recorded and stops
+        only that section, so independent sections still report theirs."""
+        try:
+            return check(*args)
+        except ConfigError as exc:
+            for e in exc.errors:
+                self._record(e)
+            return None
+
+    def _record(self, error: ConfigError) -> None:
+        if error.key not in self._failed:
+            self._failed.add(error.key)
+            self.errors.append(error)
+
+    # -------------------------------------------------------------- reading
 
     def _value(self, key: str) -> Any:
         decl = self._decls[key]
@@ -325,61 +415,103 @@ class _Reader:
         if value is _MISSING:
             value = decl.default
         if value is _MISSING:
-            raise ConfigError(key, None, f"required: {decl.description}")
+            self.fail(key, None, f"required: {decl.description}")
+            return None
         return value
+
+    def _fallback(self, key: str, empty: Any) -> Any:
+        default = self._decls[key].default
+        return empty if default is _MISSING or type(default) is not type(empty) else default
 
     def is_set(self, key: str) -> bool:
         return self._raw.get(f"{PROJECT}:{key}") not in (None, "")
 
     def string(self, key: str) -> str:
         value = self._value(key)
+        if value is None:
+            return ""
         if not isinstance(value, str):
-            raise ConfigError(key, value, "expected a string",
-                              secret=self._decls[key].secret)
+            self.fail(key, value, "expected a string")
+            return self._fallback(key, "")
         return value
 
     def integer(self, key: str, *, lo: int, hi: int | None = None) -> int:
         value = self._value(key)
+        if value is None:
+            return lo
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, value, "expected a whole number")
+            self.fail(key, value, "expected a whole number")
+            return self._fallback(key, lo)
         if value < lo or (hi is not None and value > hi):
             bound = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
-            raise ConfigError(key, value, f"expected a whole number {bound}")
+            self.fail(key, value, f"expected a whole number {bound}")
+            return self._fallback(key, lo)
         return value
 
     def boolean(self, key: str) -> bool:
         value = self._value(key)
+        if value is None:
+            return False
         if isinstance(value, str) and value in ("true", "false"):
             value = value == "true"
         if not isinstance(value, bool):
-            raise ConfigError(key, value, "expected true or false")
+            self.fail(key, value, "expected true or false")
+            return self._fallback(key, False)
         return value
 
     def strings(self, key: str) -> tuple[str, ...]:
         value = self._value(key)
+        if value is None:
+            return ()
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
-                raise ConfigError(key, value, "expected a list of strings") from None
+                value = _MISSING
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(key, value, "expected a list of strings")
+            self.fail(key, self._raw.get(f"{PROJECT}:{key}"), "expected a list of strings")
+            return tuple(self._fallback(key, []))
         return tuple(value)
 
     def choice(self, key: str, choices: Sequence[str]) -> str:
         value = self.string(key)
         if value not in choices:
-            raise ConfigError(key, value, f"expected one of {', '.join(choices)}")
+            self.fail(key, value, f"expected one of {', '.join(choices)}")
+            default = self._decls[key].default
+            return default if default in choices else choices[0]
         return value
 
     def retention(self, key: str) -> int:
         value = self.integer(key, lo=1)
         if value not in LOG_RETENTION_DAYS:
-            raise ConfigError(key, value, "expected a CloudWatch Logs retention: "
-                              + ", ".join(map(str, LOG_RETENTION_DAYS)))
+            self.fail(key, value, "expected a CloudWatch Logs retention: "
+                      + ", ".join(map(str, LOG_RETENTION_DAYS)))
+            return self._fallback(key, 14)
         return value
+
+    def secret(self, key: str) -> str | None:
+        """A ``secret: true`` key's raw value, or None when unset. Wrap it in
+        ``pulumi.Output.secret`` before it goes anywhere; never put it in a message."""
+        value = self._raw.get(f"{PROJECT}:{key}")
+        return None if value in (None, "") else str(value)
+
+    def check_secrets_encrypted(self) -> None:
+        """Every ``secret: true`` key that is set must have been set with --secret:
+        Pulumi tells the program which keys it decrypted (None: not known, skipped)."""
+        if self._secret_keys is None:
+            return
+        for key, decl in sorted(self._decls.items()):
+            full = f"{PROJECT}:{key}"
+            if decl.secret and self._raw.get(full) not in (None, "") and full not in self._secret_keys:
+                self.fail(key, None, "a secret is stored in plaintext in the stack file; delete that line and "
+                          f"set it encrypted: pulumi config set --secret {full} <value> --stack <stack>",
+                          secret=True)
+
+
+# The name sections used before Reader recorded errors; kept for them.
+_Reader = Reader
 
 
 def _is_graviton(instance_type: str) -> bool:
@@ -387,104 +519,148 @@ def _is_graviton(instance_type: str) -> bool:
     return bool(re.fullmatch(r"[a-z]+\d+[a-z]*g[a-z]*", family))
 
 
-def _check_unknown_keys(raw: Mapping[str, Any], decls: Mapping[str, Declaration]) -> None:
-    for full_key in sorted(raw):
-        if not full_key.startswith(f"{PROJECT}:"):
-            continue
-        key = full_key.split(":", 1)[1]
-        if key not in decls:
-            close = difflib.get_close_matches(key, list(decls), n=1)
+# Config namespaces the program or its providers read. A key under any other
+# namespace (``airflw-eks:dags.repo``) is a typo that would silently be ignored.
+KNOWN_NAMESPACES = (PROJECT, "aws", "awsx", "eks", "kubernetes", "random", "pulumi")
+# Every region pulumi-aws knows; a region newer than the pinned provider is not offered.
+AWS_REGIONS = tuple(sorted(r.value for r in aws.Region))
+
+
+def _check_keys(r: Reader, raw: Mapping[str, Any], decls: Mapping[str, Declaration]) -> None:
+    """Unknown ``airflow-eks:`` keys and unknown namespaces. Their values are never
+    shown: a misspelt secret key (``dags.httpsTokn``) holds the secret."""
+    for key in sorted(raw):
+        namespace, _, name = key.partition(":")
+        if not name:
+            r.fail(key, None, f"expected a namespaced key such as {PROJECT}:{key}", shown=NOT_SHOWN)
+        elif namespace not in KNOWN_NAMESPACES:
+            close = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1)
+            hint = (f"did you mean {close[0]}:{name}?" if close
+                    else f"known namespaces: {', '.join(KNOWN_NAMESPACES)}")
+            r.fail(key, None, f"unknown config namespace {namespace!r}; {hint}", shown=NOT_SHOWN)
+        elif namespace == PROJECT and name not in decls:
+            close = difflib.get_close_matches(name, list(decls), n=1)
             hint = f"did you mean {PROJECT}:{close[0]}?" if close else "see README, Configuration"
-            raise ConfigError(key, raw[full_key], f"unknown key; {hint}")
+            r.fail(key, None, f"unknown key; {hint}", shown=NOT_SHOWN)
 
 
-def _network(r: _Reader, region: str, production: bool) -> NetworkConfig:
+def _region(r: Reader, raw: Mapping[str, Any]) -> str:
+    region = raw.get("aws:region")
+    if region is None:
+        r.fail("aws:region", None, "required: pulumi config set aws:region us-east-1")
+        return ""
+    if region not in AWS_REGIONS:
+        close = difflib.get_close_matches(str(region), AWS_REGIONS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        r.fail("aws:region", region, f"{hint}expected an AWS region such as us-east-1")
+        return ""
+    return region
+
+
+def public_cidr_problem(cidrs: Sequence[str]) -> str | None:
+    """Why a public API endpoint CIDR list opens the platform, or None.
+
+    Refused: any IPv4 prefix shorter than /8 or IPv6 shorter than /32, and any
+    list whose union is the whole address space (``0.0.0.0/1`` + ``128.0.0.0/1``).
+    policy/guardrails.py applies the same rule (tests/policy checks they agree)."""
+    nets = []
+    for c in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(c, strict=True))
+        except ValueError:
+            return f"{c!r} is not a CIDR such as 203.0.113.0/24"
+    for net in nets:
+        if net.prefixlen < (8 if net.version == 4 else 32):
+            return (f"{net} is too wide: the API endpoint may not be open to the world or a large part "
+                    "of it (IPv4 /8 or longer, IPv6 /32 or longer); list your CI/VPN CIDRs, or [] for private only")
+    for world in (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")):
+        same = [n for n in nets if n.version == world.version]
+        if world in ipaddress.collapse_addresses(same):  # type: ignore[arg-type]
+            return (f"together the CIDRs cover {world}: the API endpoint may not be open to the world; "
+                    "list your CI/VPN CIDRs, or [] for private only")
+    return None
+
+
+def _network(r: Reader, region: str, production: bool) -> NetworkConfig:
     cidr_text = r.string("network.cidr")
     try:
         cidr = ipaddress.ip_network(cidr_text, strict=True)
     except ValueError:
-        raise ConfigError("network.cidr", cidr_text,
-                          "expected an IPv4 network such as 10.20.0.0/16") from None
-    if cidr.version != 4 or not cidr.is_private:
-        raise ConfigError("network.cidr", cidr_text, "expected a private (RFC 1918) IPv4 range")
-    if not 16 <= cidr.prefixlen <= 20:
-        raise ConfigError("network.cidr", cidr_text,
-                          "expected a prefix from /16 to /20 (room for public and private subnets per AZ)")
+        r.fail("network.cidr", cidr_text, "expected an IPv4 network such as 10.20.0.0/16")
+    else:
+        if cidr.version != 4 or not cidr.is_private:
+            r.fail("network.cidr", cidr_text, "expected a private (RFC 1918) IPv4 range")
+        elif not 16 <= cidr.prefixlen <= 20:
+            r.fail("network.cidr", cidr_text,
+                   "expected a prefix from /16 to /20 (room for public and private subnets per AZ)")
 
     azs = r.strings("network.availabilityZones")
     if not 2 <= len(azs) <= 4 or len(set(azs)) != len(azs):
-        raise ConfigError("network.availabilityZones", list(azs),
-                          "expected 2 to 4 distinct availability zones (EKS needs at least 2)")
-    for az in azs:
-        if not re.fullmatch(re.escape(region) + r"[a-z]", az):
-            raise ConfigError("network.availabilityZones", list(azs),
-                              f"expected zones of aws:region {region}, such as {region}a")
+        r.fail("network.availabilityZones", list(azs),
+               "expected 2 to 4 distinct availability zones (EKS needs at least 2)")
+    elif region and not all(re.fullmatch(re.escape(region) + r"[a-z]", az) for az in azs):
+        r.fail("network.availabilityZones", list(azs),
+               f"expected zones of aws:region {region}, such as {region}a")
 
     nat = r.choice("network.natGateways", ("single", "onePerAz", "instance"))
     if production and nat != "onePerAz":
-        raise ConfigError("network.natGateways", nat,
-                          "a production stack needs onePerAz (a single NAT gateway is a single point of failure)")
+        r.fail("network.natGateways", nat,
+               "a production stack needs onePerAz (a single NAT gateway is a single point of failure)")
     return NetworkConfig(cidr=cidr_text, availability_zones=azs, nat_gateways=nat,
                          flow_log_retention_days=r.retention("network.flowLogRetentionDays"),
                          nat_instance=_nat_instance(r) if nat == "instance" else None)
 
 
-def _nat_instance(r: _Reader) -> NatInstanceConfig:
+def _nat_instance(r: Reader) -> NatInstanceConfig:
     key = "network.natInstanceType"
     instance_type = r.string(key)
     # Graviton only: the user data and the AMI parameter are those of arm64 AL2023.
     if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", instance_type) or not _is_graviton(instance_type):
-        raise ConfigError(key, instance_type, "expected a Graviton (arm64) EC2 instance type such as t4g.nano")
+        r.fail(key, instance_type, "expected a Graviton (arm64) EC2 instance type such as t4g.nano")
     return NatInstanceConfig(instance_type=instance_type)
 
 
-def _node_group(r: _Reader, group: str, production: bool) -> NodeGroupConfig:
+def _node_group(r: Reader, group: str, production: bool) -> NodeGroupConfig:
     p = f"cluster.nodeGroups.{group}"
     types = r.strings(f"{p}.instanceTypes")
     if not types or not all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types):
-        raise ConfigError(f"{p}.instanceTypes", list(types),
-                          "expected a non-empty list of EC2 instance types such as t4g.medium")
-    if len({_is_graviton(t) for t in types}) != 1:
-        raise ConfigError(f"{p}.instanceTypes", list(types),
-                          "expected types of one CPU architecture (all Graviton or all x86)")
+        r.fail(f"{p}.instanceTypes", list(types),
+               "expected a non-empty list of EC2 instance types such as t4g.medium")
+    elif len({_is_graviton(t) for t in types}) != 1:
+        r.fail(f"{p}.instanceTypes", list(types),
+               "expected types of one CPU architecture (all Graviton or all x86)")
     capacity = r.choice(f"{p}.capacityType", ("ON_DEMAND", "SPOT"))
     if capacity == "SPOT" and len(set(types)) < MIN_SPOT_INSTANCE_TYPES:
-        raise ConfigError(f"{p}.instanceTypes", list(types),
-                          f"a SPOT group needs at least {MIN_SPOT_INSTANCE_TYPES} distinct instance types "
-                          "(more spot pools: fewer interruptions, capacity when one pool is empty)")
+        r.fail(f"{p}.instanceTypes", list(types),
+               f"a SPOT group needs at least {MIN_SPOT_INSTANCE_TYPES} distinct instance types "
+               "(more spot pools: fewer interruptions, capacity when one pool is empty)",
+               depends=(f"{p}.capacityType",))
     if group == "system" and production and capacity != "ON_DEMAND":
-        raise ConfigError(f"{p}.capacityType", capacity,
-                          "a production stack runs Airflow's control components ON_DEMAND")
+        r.fail(f"{p}.capacityType", capacity,
+               "a production stack runs Airflow's control components ON_DEMAND")
     min_size = r.integer(f"{p}.minSize", lo=1 if group == "system" else 0, hi=100)
     max_size = r.integer(f"{p}.maxSize", lo=1, hi=100)
     desired = r.integer(f"{p}.desiredSize", lo=0, hi=100)
     if min_size > max_size:
-        raise ConfigError(f"{p}.minSize", min_size,
-                          f"expected at most {PROJECT}:{p}.maxSize ({max_size})")
-    if not min_size <= desired <= max_size:
-        raise ConfigError(f"{p}.desiredSize", desired,
-                          f"expected from minSize ({min_size}) to maxSize ({max_size})")
+        r.fail(f"{p}.minSize", min_size, f"expected at most {PROJECT}:{p}.maxSize ({max_size})",
+               depends=(f"{p}.maxSize",))
+    elif not min_size <= desired <= max_size:
+        r.fail(f"{p}.desiredSize", desired, f"expected from minSize ({min_size}) to maxSize ({max_size})",
+               depends=(f"{p}.minSize", f"{p}.maxSize"))
     if group == "system" and production and min_size < 2:
-        raise ConfigError(f"{p}.minSize", min_size,
-                          "a production stack needs at least 2 system nodes (no single point of failure)")
-    return NodeGroupConfig(instance_types=types, capacity_type=capacity, min_size=min_size,
-                           max_size=max_size, desired_size=desired,
+        r.fail(f"{p}.minSize", min_size,
+               "a production stack needs at least 2 system nodes (no single point of failure)")
+    return NodeGroupConfig(instance_types=types or ("t4g.medium",), capacity_type=capacity,
+                           min_size=min_size, max_size=max_size, desired_size=desired,
                            disk_size_gib=r.integer(f"{p}.diskSizeGiB", lo=20, hi=1000))
 
 
-def _cluster(r: _Reader, project: str, stack: str, production: bool) -> ClusterConfig:
+def _cluster(r: Reader, project: str, stack: str, production: bool) -> ClusterConfig:
     version = r.choice("cluster.kubernetesVersion", SUPPORTED_KUBERNETES_VERSIONS)
     cidrs = r.strings("cluster.publicAccessCidrs")
-    for c in cidrs:
-        try:
-            net = ipaddress.ip_network(c, strict=True)
-        except ValueError:
-            raise ConfigError("cluster.publicAccessCidrs", list(cidrs),
-                              f"{c!r} is not a CIDR such as 203.0.113.0/24") from None
-        if net.prefixlen == 0:  # the policy pack refuses it too (eks-secure-control-plane)
-            raise ConfigError("cluster.publicAccessCidrs", list(cidrs),
-                              "the API endpoint may not be open to the world; "
-                              "list your CI/VPN CIDRs, or [] for private only")
+    problem = public_cidr_problem(cidrs)
+    if problem:
+        r.fail("cluster.publicAccessCidrs", list(cidrs), problem)
     return ClusterConfig(
         name=f"{project}-{stack}",
         kubernetes_version=version,
@@ -495,56 +671,56 @@ def _cluster(r: _Reader, project: str, stack: str, production: bool) -> ClusterC
     )
 
 
-def _database(r: _Reader, production: bool) -> DatabaseConfig:
+def _database(r: Reader, production: bool) -> DatabaseConfig:
     engine = r.choice("database.engine", DATABASE_ENGINES)
     if production and engine != "rds":
-        raise ConfigError("database.engine", engine,
-                          "a production stack needs rds (backups, point-in-time recovery, Multi-AZ)")
+        r.fail("database.engine", engine,
+               "a production stack needs rds (backups, point-in-time recovery, Multi-AZ)")
     cls = r.string("database.instanceClass")
     if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", cls):
-        raise ConfigError("database.instanceClass", cls, "expected an RDS class such as db.t4g.micro")
+        r.fail("database.instanceClass", cls, "expected an RDS class such as db.t4g.micro")
     version = r.choice("database.engineVersion", SUPPORTED_POSTGRES_MAJORS)
     allocated = r.integer("database.allocatedStorageGiB", lo=20, hi=65536)
     maximum = r.integer("database.maxAllocatedStorageGiB", lo=20, hi=65536)
     if maximum < allocated:
-        raise ConfigError("database.maxAllocatedStorageGiB", maximum,
-                          f"expected at least database.allocatedStorageGiB ({allocated})")
+        r.fail("database.maxAllocatedStorageGiB", maximum,
+               f"expected at least database.allocatedStorageGiB ({allocated})",
+               depends=("database.allocatedStorageGiB",))
     multi_az = r.boolean("database.multiAz")
     if engine == "inCluster" and multi_az:
-        raise ConfigError("database.multiAz", multi_az,
-                          "false with database.engine inCluster (one pod, no standby)")
+        r.fail("database.multiAz", multi_az,
+               "false with database.engine inCluster (one pod, no standby)", depends=("database.engine",))
     if production and not multi_az:
-        raise ConfigError("database.multiAz", multi_az, "a production stack needs true")
+        r.fail("database.multiAz", multi_az, "a production stack needs true")
     backups = r.integer("database.backupRetentionDays", lo=0, hi=35)
     if production and backups < 7:
-        raise ConfigError("database.backupRetentionDays", backups,
-                          "a production stack keeps backups 7 to 35 days")
+        r.fail("database.backupRetentionDays", backups, "a production stack keeps backups 7 to 35 days")
     if engine == "inCluster" and version not in IN_CLUSTER_POSTGRES_MAJORS:
-        raise ConfigError("database.engineVersion", version,
-                          f"one of {', '.join(IN_CLUSTER_POSTGRES_MAJORS)} with database.engine inCluster "
-                          "(the majors with a pinned image)")
+        r.fail("database.engineVersion", version,
+               f"one of {', '.join(IN_CLUSTER_POSTGRES_MAJORS)} with database.engine inCluster "
+               "(the majors with a pinned image)", depends=("database.engine",))
     return DatabaseConfig(engine=engine, instance_class=cls, engine_version=version,
                           allocated_storage_gib=allocated, max_allocated_storage_gib=maximum,
                           multi_az=multi_az, backup_retention_days=backups,
                           log_retention_days=r.retention("database.logRetentionDays"))
 
 
-def _airflow(r: _Reader) -> AirflowConfig:
+def _airflow(r: Reader) -> AirflowConfig:
     user = r.string("airflow.adminUsername")
     if not re.fullmatch(r"[a-z][a-z0-9_.-]{2,63}", user) or user == "admin":
-        raise ConfigError("airflow.adminUsername", user,
-                          "expected 3-64 lowercase letters, digits, '.', '_' or '-', not 'admin'")
+        r.fail("airflow.adminUsername", user,
+               "expected 3-64 lowercase letters, digits, '.', '_' or '-', not 'admin'")
     email = r.string("airflow.adminEmail")
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise ConfigError("airflow.adminEmail", email, "expected an email address")
+        r.fail("airflow.adminEmail", email, "expected an email address")
     repo = r.string("airflow.imageRepository")
     if not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*", repo):
-        raise ConfigError("airflow.imageRepository", repo, "expected an image repository such as apache/airflow")
+        r.fail("airflow.imageRepository", repo, "expected an image repository such as apache/airflow")
     tag = r.string("airflow.imageTag")
     if not re.fullmatch(re.escape(AIRFLOW_VERSION) + r"(-[a-z0-9.-]+)?", tag):
-        raise ConfigError("airflow.imageTag", tag,
-                          f"expected a tag of Airflow {AIRFLOW_VERSION} (e.g. {AIRFLOW_VERSION}-python3.11), "
-                          "the version the chart and the DAG tests are pinned to")
+        r.fail("airflow.imageTag", tag,
+               f"expected a tag of Airflow {AIRFLOW_VERSION} (e.g. {AIRFLOW_VERSION}-python3.11), "
+               "the version the chart and the DAG tests are pinned to")
     return AirflowConfig(high_availability=r.boolean("airflow.highAvailability"),
                          secrets_revision=r.integer("airflow.secretsRevision", lo=1),
                          admin_username=user, admin_email=email,
@@ -562,56 +738,69 @@ def _git_host(repo: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _dags(r: _Reader, raw: Mapping[str, Any]) -> DagsConfig:
+def without_userinfo(repo: str) -> str:
+    """A Git URL with any ``user[:password]@`` of a URL form removed (what the
+    ``dagsRepo`` export shows). scp-like ``git@host:path`` has a user name and no
+    password, and is kept: without the user it is not the same address."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", repo)
+
+
+def _dags(r: Reader) -> DagsConfig:
     repo = r.string("dags.repo").strip()
     is_https = bool(re.fullmatch(r"https://[^/\s]+/\S+", repo))
     host = _git_host(repo)
-    if not is_https and host is None:
-        raise ConfigError("dags.repo", repo,
-                          "expected an https://, ssh:// or git@host:path Git URL")
+    userinfo = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/@]*)@", repo)
+    if userinfo and (userinfo.group(1) != "ssh" or ":" in userinfo.group(2)):
+        # https://user:token@host/..., https://token@host/... or ssh://user:password@...:
+        # the credential would sit in plaintext in the stack file, the Helm values and the export.
+        r.fail("dags.repo", without_userinfo(repo) + " (credentials removed)",
+               "no credentials in the URL: put a token in dags.httpsToken "
+               "(pulumi config set --secret airflow-eks:dags.httpsToken <token>) or use an SSH deploy key")
+    elif not is_https and host is None:
+        # Not a URL we know; whatever precedes an '@' may be a credential, so it is not shown.
+        r.fail("dags.repo", re.sub(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^@]*@", "***@", repo),
+               "expected an https://, ssh:// or git@host:path Git URL")
 
     branch, ref = r.string("dags.branch"), r.string("dags.ref")
     for key, value in (("dags.branch", branch), ("dags.ref", ref)):
         if r.is_set(key) and not value.strip():
-            raise ConfigError(key, value, "expected a non-empty branch, tag or commit")
-        if value and not _GIT_REF.fullmatch(value):
-            raise ConfigError(key, value, "expected a valid git branch, tag or commit name")
+            r.fail(key, value, "expected a non-empty branch, tag or commit")
+        elif value and not _GIT_REF.fullmatch(value):
+            r.fail(key, value, "expected a valid git branch, tag or commit name")
     one_of = ("set exactly one of airflow-eks:dags.branch (follow a branch) and "
               "airflow-eks:dags.ref (pin a tag or commit)")
     if branch and ref:
-        raise ConfigError("dags.ref", ref, one_of)
-    if not branch and not ref:
-        explicit_ref = f"{PROJECT}:dags.ref" in raw and f"{PROJECT}:dags.branch" not in raw
-        raise ConfigError("dags.ref" if explicit_ref else "dags.branch", "",
-                          f"expected a non-empty branch, tag or commit; {one_of}")
+        r.fail("dags.ref", ref, one_of)
+    elif not branch and not ref:
+        explicit_ref = r.is_set("dags.ref") or (not r.ok("dags.ref"))
+        key = "dags.ref" if explicit_ref and r.ok("dags.branch") else "dags.branch"
+        r.fail(key, "", f"expected a non-empty branch, tag or commit; {one_of}")
 
     sub_path = r.string("dags.subPath")
     if sub_path.startswith("/") or ".." in sub_path.split("/"):
-        raise ConfigError("dags.subPath", sub_path, "expected a relative path inside the repository")
+        r.fail("dags.subPath", sub_path, "expected a relative path inside the repository")
 
     known_hosts = r.string("dags.knownHosts").strip()
     ssh_key = token = None
-    key_raw = raw.get(f"{PROJECT}:dags.sshPrivateKey")
-    token_raw = raw.get(f"{PROJECT}:dags.httpsToken")
+    key_raw, token_raw = r.secret("dags.sshPrivateKey"), r.secret("dags.httpsToken")
     if is_https:
         if key_raw:
-            raise ConfigError("dags.sshPrivateKey", key_raw, "only used with an ssh:// or git@ repo",
-                              secret=True)
+            r.fail("dags.sshPrivateKey", key_raw, "only used with an ssh:// or git@ repo")
         if token_raw:
-            token = pulumi.Output.secret(str(token_raw).strip())
-    else:
+            token = pulumi.Output.secret(token_raw.strip())
+    elif host is not None:
         if token_raw:
-            raise ConfigError("dags.httpsToken", token_raw, "only used with an https:// repo", secret=True)
-        if not key_raw or "PRIVATE KEY-----" not in str(key_raw):
-            raise ConfigError("dags.sshPrivateKey", key_raw,
-                              "an SSH repo needs a deploy key (pulumi config set --secret dags.sshPrivateKey < key)",
-                              secret=True)
-        # git-sync rejects keys without the final newline ("invalid key format").
-        ssh_key = pulumi.Output.secret(str(key_raw).strip() + "\n")
+            r.fail("dags.httpsToken", token_raw, "only used with an https:// repo")
+        if not key_raw or "PRIVATE KEY-----" not in key_raw:
+            r.fail("dags.sshPrivateKey", key_raw,
+                   "an SSH repo needs a deploy key (pulumi config set --secret dags.sshPrivateKey < key)")
+        else:
+            # git-sync rejects keys without the final newline ("invalid key format").
+            ssh_key = pulumi.Output.secret(key_raw.strip() + "\n")
         hosts = {line.split()[0] for line in known_hosts.splitlines() if len(line.split()) >= 3}
         if not any(host in h.split(",") for h in hosts):
-            raise ConfigError("dags.knownHosts", known_hosts,
-                              f"expected a pinned host key for {host}; host-key checking is never disabled")
+            r.fail("dags.knownHosts", known_hosts,
+                   f"expected a pinned host key for {host}; host-key checking is never disabled")
 
     return DagsConfig(
         repo=repo, revision=branch or ref, revision_is_branch=bool(branch), sub_path=sub_path,
@@ -627,17 +816,12 @@ _HOSTNAME = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)
 
 def world_open(cidrs: Sequence[str]) -> bool:
     """True when the networks, together, admit (nearly) every address: their
-    union covers 0.0.0.0/0 or ::/0, or one is shorter than /8 (IPv6: /32)."""
-    nets = [ipaddress.ip_network(c, strict=True) for c in cidrs]
-    if any(n.prefixlen < (8 if n.version == 4 else 32) for n in nets):
-        return True
-    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
-    return (ipaddress.IPv4Network("0.0.0.0/0") in ipaddress.collapse_addresses(v4)
-            or ipaddress.IPv6Network("::/0") in ipaddress.collapse_addresses(v6))
+    union covers 0.0.0.0/0 or ::/0, or one is shorter than /8 (IPv6: /32).
+    The rule of :func:`public_cidr_problem` (and of the policy pack)."""
+    return public_cidr_problem(cidrs) is not None
 
 
-def _ui(r: _Reader, region: str, vpc_cidr: str) -> UiConfig:
+def _ui(r: Reader, region: str, vpc_cidr: str) -> UiConfig:
     exposure = r.choice("ui.exposure", ("portForward", "internal", "internet"))
     hostname = r.string("ui.hostname").strip().lower().rstrip(".")
     zone = r.string("ui.hostedZoneId").strip()
@@ -648,60 +832,61 @@ def _ui(r: _Reader, region: str, vpc_cidr: str) -> UiConfig:
         for key, value in (("ui.hostname", hostname), ("ui.hostedZoneId", zone),
                            ("ui.certificateArn", certificate), ("ui.allowedCidrs", list(cidrs))):
             if value:
-                raise ConfigError(key, value,
-                                  "only used with ui.exposure internal or internet (ui.exposure is portForward)")
+                r.fail(key, value, "only used with ui.exposure internal or internet (ui.exposure is portForward)",
+                       depends=("ui.exposure",))
         return UiConfig(exposure=exposure, hostname="", hosted_zone_id="", certificate_arn="",
                         allowed_cidrs=())
     if exposure == "internet":
-        raise ConfigError("ui.exposure", exposure,
-                          "an internet-facing UI needs single sign-on (sso.*), which this version does "
-                          "not configure yet; use internal (VPC/VPN) or portForward")
+        r.fail("ui.exposure", exposure,
+               "an internet-facing UI needs single sign-on (sso.*), which this version does "
+               "not configure yet; use internal (VPC/VPN) or portForward")
 
     if not hostname:
-        raise ConfigError("ui.hostname", hostname, f"required with ui.exposure {exposure}: "
-                          "the UI's DNS name, e.g. airflow.example.com")
-    if not _HOSTNAME.fullmatch(hostname):
-        raise ConfigError("ui.hostname", hostname, "expected a DNS name such as airflow.example.com")
+        r.fail("ui.hostname", hostname, f"required with ui.exposure {exposure}: "
+               "the UI's DNS name, e.g. airflow.example.com")
+    elif not _HOSTNAME.fullmatch(hostname):
+        r.fail("ui.hostname", hostname, "expected a DNS name such as airflow.example.com")
     if zone and not re.fullmatch(r"Z[A-Z0-9]{1,31}", zone):
-        raise ConfigError("ui.hostedZoneId", zone, "expected a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+        r.fail("ui.hostedZoneId", zone, "expected a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
     if certificate and not re.fullmatch(
             r"arn:aws[a-z-]*:acm:" + re.escape(region) + r":\d{12}:certificate/[0-9a-f-]{36}", certificate):
-        raise ConfigError("ui.certificateArn", certificate,
-                          f"expected an ACM certificate ARN in aws:region {region} "
-                          "(a load balancer uses certificates of its own region)")
+        r.fail("ui.certificateArn", certificate,
+               f"expected an ACM certificate ARN in aws:region {region} "
+               "(a load balancer uses certificates of its own region)", depends=("aws:region",))
     if not zone and not certificate:
-        raise ConfigError("ui.hostedZoneId", zone,
-                          "the HTTPS listener needs a certificate: set ui.hostedZoneId (the program creates "
-                          "and DNS-validates one) or ui.certificateArn")
+        r.fail("ui.hostedZoneId", zone,
+               "the HTTPS listener needs a certificate: set ui.hostedZoneId (the program creates "
+               "and DNS-validates one) or ui.certificateArn")
 
-    for c in cidrs:
-        try:
-            ipaddress.ip_network(c, strict=True)
-        except ValueError:
-            raise ConfigError("ui.allowedCidrs", list(cidrs), f"{c!r} is not a CIDR such as 10.8.0.0/16") from None
-    if world_open(cidrs):
-        raise ConfigError("ui.allowedCidrs", list(cidrs),
-                          "may not admit the whole Internet (nor a prefix shorter than /8, /32 for IPv6); "
-                          "list your VPN or office CIDRs")
+    bad = [c for c in cidrs if not _is_network(c)]
+    if bad:
+        r.fail("ui.allowedCidrs", list(cidrs), f"{bad[0]!r} is not a CIDR such as 10.8.0.0/16")
+    elif world_open(cidrs):
+        r.fail("ui.allowedCidrs", list(cidrs),
+               "may not admit the whole Internet (nor a prefix shorter than /8, /32 for IPv6); "
+               "list your VPN or office CIDRs")
     return UiConfig(exposure=exposure, hostname=hostname, hosted_zone_id=zone, certificate_arn=certificate,
                     allowed_cidrs=cidrs or (vpc_cidr,))
+
+
+def _is_network(cidr: str) -> bool:
+    try:
+        ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return False
+    return True
 
 
 def check_ui_hostname_in_zone(ui: UiConfig, zone_name: str) -> None:
     """Refuses a ui.hostname that the hosted zone ui.hostedZoneId cannot hold.
     ``zone_name`` is the zone's name as Route 53 reports it (a data-source call
-    made by :func:`verify_ui_zone`, before any resource)."""
+    of :class:`RegionCatalog`, before any resource)."""
     zone = zone_name.strip().lower().rstrip(".")
     if ui.hosted_zone_id and not (ui.hostname == zone or ui.hostname.endswith("." + zone)):
         raise ConfigError("ui.hostname", ui.hostname,
                           f"expected a name inside hosted zone {ui.hosted_zone_id} ({zone})")
 
 
-def verify_ui_zone(ui: UiConfig) -> None:
-    """Looks the hosted zone up (plan time) and checks the hostname against it."""
-    if ui.load_balanced and ui.hosted_zone_id:
-        import pulumi_aws as aws
-        check_ui_hostname_in_zone(ui, aws.route53.get_zone(zone_id=ui.hosted_zone_id).name)
 # Airflow ids (airflow.utils.helpers.KEY_REGEX, no "..") that are also valid in
 # a Secrets Manager name (letters, digits and /_+=.@-): the id becomes the last
 # part of the secret's name, so "/" (a path), "@" and "+" are refused too.
@@ -794,36 +979,103 @@ def _secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> SecretsCon
     return SecretsConfig(connections=connections, variables=variables)
 
 
+class RegionCatalog(Protocol):
+    """What the region really offers; :data:`AWS_CATALOG` asks AWS (data sources)."""
+
+    def zones(self, region: str) -> Sequence[str]:
+        """Names of the region's available zones."""
+        ...
+
+    def offered(self, region: str, instance_types: Sequence[str]) -> Sequence[str]:
+        """Which of ``instance_types`` the region offers."""
+        ...
+
+    def hosted_zone_name(self, zone_id: str) -> str:
+        """The name of a Route 53 hosted zone."""
+        ...
+
+
+class _AwsCatalog:
+    """Data-source calls at plan time (mocked by the recording engine)."""
+
+    def zones(self, region: str) -> Sequence[str]:
+        return aws.get_availability_zones(region=region, state="available").names
+
+    def offered(self, region: str, instance_types: Sequence[str]) -> Sequence[str]:
+        return aws.ec2.get_instance_type_offerings(
+            region=region, location_type="region",
+            filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(
+                name="instance-type", values=list(instance_types))]).instance_types
+
+    def hosted_zone_name(self, zone_id: str) -> str:
+        return aws.route53.get_zone(zone_id=zone_id).name
+
+
+AWS_CATALOG: RegionCatalog = _AwsCatalog()
+
+
+def _check_region_offers(r: Reader, cfg: StackConfig, catalog: RegionCatalog) -> None:
+    """Zones, instance types and the UI's hosted zone against what AWS says.
+    Only with a valid region; a key that already failed is not looked up."""
+    zones = set(catalog.zones(cfg.region))
+    wrong = [az for az in cfg.network.availability_zones if az not in zones]
+    if wrong and r.ok("network.availabilityZones"):
+        r.fail("network.availabilityZones", list(cfg.network.availability_zones),
+               f"{', '.join(wrong)} is not a zone of {cfg.region}; its zones: {', '.join(sorted(zones))}")
+    wanted = [(f"cluster.nodeGroups.{group}.instanceTypes", ng.instance_types)
+              for group, ng in (("system", cfg.cluster.system), ("tasks", cfg.cluster.tasks))]
+    if cfg.network.nat_instance:
+        wanted.append(("network.natInstanceType", (cfg.network.nat_instance.instance_type,)))
+    for key, types in wanted:
+        if not r.ok(key):
+            continue
+        offered = set(catalog.offered(cfg.region, types))
+        missing = [t for t in types if t not in offered]
+        if missing:
+            value = list(types) if key.endswith("instanceTypes") else types[0]
+            r.fail(key, value, f"{', '.join(missing)} is not an instance type offered in {cfg.region}")
+    if cfg.ui.load_balanced and cfg.ui.hosted_zone_id and r.ok("ui.hostname", "ui.hostedZoneId"):
+        r.run(check_ui_hostname_in_zone, cfg.ui, catalog.hosted_zone_name(cfg.ui.hosted_zone_id))
+
+
 def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
                        decls: Mapping[str, Declaration] | None = None,
-                       secret_keys: Collection[str] = ()) -> StackConfig:
-    """Validates raw config (as Pulumi passes it: full keys to values) into a
-    StackConfig. ``secret_keys``: the full keys whose values are Pulumi secrets."""
-    decls = decls if decls is not None else load_declarations()
-    _check_unknown_keys(raw, decls)
-    r = _Reader(raw, decls)
+                       secret_keys: Sequence[str] | None = None,
+                       catalog: RegionCatalog | None = None) -> StackConfig:
+    """Validates raw config (as Pulumi passes it: full keys to values) into a StackConfig.
 
-    region = raw.get("aws:region")
-    if not isinstance(region, str) or not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
-        raise ConfigError("aws:region", region, "expected an AWS region such as us-east-1")
+    ``secret_keys``: the keys set with ``--secret`` (None: not known, not checked).
+    ``catalog``: what the region offers (None: zones and instance types are checked
+    by form only). Raises one :class:`ConfigError` with every independent error."""
+    decls = decls if decls is not None else load_declarations()
+    r = Reader(raw, decls, secret_keys)
+    _check_keys(r, raw, decls)
+    r.check_secrets_encrypted()
+    region = _region(r, raw)
     production = r.boolean("production")
-    return StackConfig(
-        project=PROJECT,
-        stack=stack,
-        region=region,
-        production=production,
-        network=_network(r, region, production),
-        cluster=_cluster(r, PROJECT, stack, production),
-        database=_database(r, production),
-        buckets=BucketsConfig(
+    parts = dict(
+        network=r.run(_network, r, region, production),
+        cluster=r.run(_cluster, r, PROJECT, stack, production),
+        database=r.run(_database, r, production),
+        buckets=r.run(lambda: BucketsConfig(
             task_log_retention_days=r.integer("buckets.taskLogRetentionDays", lo=1, hi=3650),
             noncurrent_version_retention_days=r.integer("buckets.noncurrentVersionRetentionDays",
-                                                        lo=1, hi=3650)),
-        airflow=_airflow(r),
-        dags=_dags(r, raw),
-        ui=_ui(r, region, r.string("network.cidr")),
-        secrets=_secrets(raw, secret_keys),
+                                                        lo=1, hi=3650))),
+        airflow=r.run(_airflow, r),
+        dags=r.run(_dags, r),
+        ui=r.run(_ui, r, region, r.string("network.cidr")),
+        # Unknown secret keys (None): every value counts as encrypted here.
+        secrets=r.run(_secrets, raw, raw.keys() if secret_keys is None else secret_keys),
     )
+    cfg = None
+    if all(v is not None for v in parts.values()):
+        cfg = StackConfig(project=PROJECT, stack=stack, region=region, production=production,
+                          **parts)  # type: ignore[arg-type]
+        if catalog is not None and region:
+            r.run(_check_region_offers, r, cfg, catalog)
+    if r.errors or cfg is None:
+        raise ConfigError.of(r.errors, stack)
+    return cfg
 
 
 def runtime_config() -> dict[str, Any]:
@@ -833,8 +1085,15 @@ def runtime_config() -> dict[str, Any]:
     return merged
 
 
+def runtime_secret_keys(raw: Mapping[str, Any]) -> list[str]:
+    """The keys whose values the engine holds as secrets (set with --secret)."""
+    env = set(pulumi.runtime.config.get_config_secret_keys_env())
+    return sorted(k for k in raw if k in env or pulumi.runtime.config.is_config_secret(k))
+
+
 def load_stack_config() -> StackConfig:
-    """Parses the running stack's config. Called once, by __main__.py."""
+    """Parses the running stack's config, checking zones and instance types with
+    AWS. Called once, by __main__.py."""
     raw = runtime_config()
-    return parse_stack_config(raw, stack=pulumi.get_stack(),
-                              secret_keys={k for k in raw if pulumi.runtime.config.is_config_secret(k)})
+    return parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=runtime_secret_keys(raw),
+                              catalog=AWS_CATALOG)

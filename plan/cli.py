@@ -21,8 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
+from components.config import ConfigError
 from plan import cost
-from plan.engine import ROOT, Recording, Secret, run_program, stack_config, walk
+from plan.engine import ROOT, Recording, Resource, Secret, run_program, stack_config, walk
 
 BANNER = ("Offline plan: the desired state computed from the program and the stack config, "
           "under mocks. It is NOT compared with what runs in AWS; `pulumi preview` does that.")
@@ -69,37 +72,43 @@ def flatten(resource_inputs: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def ordered(resources: list[Resource]) -> list[Resource]:
+    """Resources in a fixed order. Registration order depends on how the program's
+    async work interleaves, so it can change between two runs of the same code."""
+    return sorted(resources, key=lambda r: (r.name, r.type, r.urn))
+
+
 def to_document(rec: Recording, stack: str) -> dict[str, Any]:
     return {
         "note": BANNER,
         "stack": stack,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
-                       "protect": r.protect, "inputs": mask(r.inputs)} for r in rec.resources],
-        "exports": mask(rec.exports),
+                       "protect": r.protect, "inputs": mask(r.inputs)} for r in ordered(rec.resources)],
+        "exports": mask(dict(sorted(rec.exports.items()))),
     }
 
 
 def print_tree(rec: Recording, stack: str, show_all: bool) -> None:
     print(BANNER)
     print(f"stack {stack}: {len(rec.resources)} resources")
-    children: dict[str, list] = {}
-    for r in rec.resources:
+    children: dict[str, list[Resource]] = {}
+    for r in ordered(rec.resources):
         children.setdefault(r.parent, []).append(r)
     urns = {r.urn for r in rec.resources}
 
-    def show(r, depth: int) -> None:
+    def show(r: Resource, depth: int) -> None:
         pad = "  " * depth
         print(f"{pad}+ {r.type} {r.name}" + (" [protected]" if r.protect else ""))
         flat = flatten(r.inputs)
         keys = KEY_PROPS.get(r.type, [])
-        for path, value in flat.items():
+        for path, value in sorted(flat.items()):
             if show_all or any(path == k or path.startswith(k + ".") or path.startswith(k + "[")
                                for k in keys):
                 print(f"{pad}    {path}: {json.dumps(value) if not isinstance(value, str) else value}")
-        for c in sorted(children.get(r.urn, []), key=lambda x: x.name):
+        for c in children.get(r.urn, []):
             show(c, depth + 1)
 
-    for r in sorted((r for r in rec.resources if r.parent not in urns), key=lambda x: x.name):
+    for r in ordered([r for r in rec.resources if r.parent not in urns]):
         show(r, 0)
     print("exports:")
     for k, v in sorted(mask(rec.exports).items()):
@@ -129,12 +138,45 @@ def diff(old: Recording, new: Recording) -> list[str]:
     return lines
 
 
-def evaluate_revision(rev: str, stack: str) -> Recording:
-    """Evaluates the program as it is at a git revision (in a temporary worktree)."""
+class PlanError(Exception):
+    """A problem the user can fix, printed as one line (no traceback)."""
+
+
+def git(*args: str, root: Path = ROOT, what: str | None = None) -> str:
+    """Runs git; a failure is a PlanError carrying git's own message, after
+    ``what`` failed (default: the git command)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise PlanError("git is not installed; plan-diff needs it (install git)") from None
+    if done.returncode != 0:
+        message = " ".join(done.stderr.strip().splitlines()) or f"exit code {done.returncode}"
+        raise PlanError(f"{what or 'git ' + ' '.join(args)}: {message}")
+    return done.stdout
+
+
+def read_stack(stack: str, root: Path = ROOT, config_file: str | None = None) -> dict[str, Any]:
+    """The stack's config, or a PlanError naming the stacks that exist."""
+    try:
+        if config_file:
+            return stack_config(stack, root=root, path=Path(config_file))
+        return stack_config(stack, root=root)
+    except FileNotFoundError:
+        if config_file:
+            raise PlanError(f"no such config file: {config_file}") from None
+        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+        raise PlanError(f"no stack file Pulumi.{stack}.yaml; stacks here: {', '.join(stacks) or 'none'}; "
+                        f"create it with: make init STACK={stack}") from None
+
+
+def evaluate_revision(rev: str, stack: str) -> Recording | None:
+    """Evaluates the program as it is at a git revision (in a temporary worktree).
+    None when the stack has no file at that revision (everything is new)."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, rev],
-                       check=True, capture_output=True)
+        git("worktree", "add", "--detach", tmp, rev, what=f"cannot check out BASE={rev}")
         try:
+            if not (Path(tmp) / f"Pulumi.{stack}.yaml").exists():
+                return None
             saved = {k: v for k, v in sys.modules.items() if k == "components" or k.startswith("components.")}
             for k in saved:
                 del sys.modules[k]
@@ -142,6 +184,9 @@ def evaluate_revision(rev: str, stack: str) -> Recording:
             try:
                 return run_program(stack_config(stack, root=Path(tmp)), stack=stack,
                                    program=Path(tmp) / "__main__.py")
+            except (pulumi.RunError, ValueError) as exc:
+                # The base's own ConfigError class (its components.config, not ours).
+                raise PlanError(f"the program at {rev} does not evaluate: {exc}") from None
             finally:
                 sys.path.remove(tmp)
                 for k in [k for k in sys.modules if k == "components" or k.startswith("components.")]:
@@ -152,6 +197,62 @@ def evaluate_revision(rev: str, stack: str) -> Recording:
                            check=False, capture_output=True)
 
 
+def _plan(args: argparse.Namespace) -> int:
+    rec = run_program(read_stack(args.stack, config_file=args.config_file), stack=args.stack)
+    if args.json:
+        text = json.dumps(to_document(rec, args.stack), indent=2, sort_keys=True, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+    else:
+        print_tree(rec, args.stack, args.all)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    head_config = read_stack(args.stack)
+    dirty = [line for line in git("status", "--porcelain").splitlines() if line.strip()]
+    base = evaluate_revision(args.base, args.stack)
+    head = run_program(head_config, stack=args.stack)
+    if not args.cost_only:
+        print(BANNER)
+        print(f"stack {args.stack}: {args.base} -> working tree")
+        if dirty:
+            shown = ", ".join(line.strip() for line in dirty[:5]) + (", ..." if len(dirty) > 5 else "")
+            print(f"note: the working tree has {len(dirty)} uncommitted changes, included above "
+                  f"(git status --porcelain: {shown})")
+        if base is None:
+            print(f"Pulumi.{args.stack}.yaml does not exist at {args.base}: every resource is new")
+    base = base or Recording(resources=[], exports={})
+    if not args.cost_only:
+        lines = diff(base, head)
+        print("\n".join(lines) if lines else "no changes")
+    # The PR's monthly cost, last: what a reviewer reads in the comment.
+    print(f"monthly cost, {args.stack} ({args.base} -> working tree; fixed lines, prices in plan/prices.yaml):")
+    print("\n".join(cost.cost_delta(cost.estimate(base, args.stack), cost.estimate(head, args.stack))))
+    return 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    est = cost.estimate(run_program(read_stack(args.stack), stack=args.stack), args.stack)
+    print(json.dumps(est.to_json(), indent=2, sort_keys=True) if args.json else cost.format_estimate(est))
+    return 0
+
+
+def _cost_readme(args: argparse.Namespace) -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    new = replace_cost_section(text, readme_cost_section())
+    if args.check:
+        if new != text:
+            print("README.md's cost tables are stale: run `make cost-readme`", file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(new)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="plan", description="Offline plan and diff of a stack.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stack", default="dev")
     p.add_argument("--json", metavar="FILE", help="write the plan as JSON ('-' for stdout)")
     p.add_argument("--all", action="store_true", help="show every property")
+    p.add_argument("--config-file", metavar="FILE", help="read the stack config from FILE, not Pulumi.<stack>.yaml")
     d = sub.add_parser("diff")
     d.add_argument("--stack", default="dev")
     d.add_argument("--base", default="origin/main")
@@ -169,46 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("cost-readme", help="regenerate the README's cost tables")
     r.add_argument("--check", action="store_true", help="exit 1 if the README differs")
     args = parser.parse_args(argv)
-
-    if args.command == "cost":
-        est = cost.estimate(run_program(stack_config(args.stack), stack=args.stack), args.stack)
-        print(json.dumps(est.to_json(), indent=2, sort_keys=True) if args.json else cost.format_estimate(est))
-        return 0
-    if args.command == "cost-readme":
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        new = replace_cost_section(text, readme_cost_section())
-        if args.check:
-            if new != text:
-                print("README.md's cost tables are stale: run `make cost-readme`", file=sys.stderr)
-                return 1
-            return 0
-        readme.write_text(new)
-        return 0
-
-    if args.command == "plan":
-        rec = run_program(stack_config(args.stack), stack=args.stack)
-        if args.json:
-            text = json.dumps(to_document(rec, args.stack), indent=2, sort_keys=True, default=str)
-            if args.json == "-":
-                print(text)
-            else:
-                Path(args.json).write_text(text)
-        else:
-            print_tree(rec, args.stack, args.all)
-        return 0
-
-    base = evaluate_revision(args.base, args.stack)
-    head = run_program(stack_config(args.stack), stack=args.stack)
-    if not args.cost_only:
-        print(BANNER)
-        print(f"stack {args.stack}: {args.base} -> working tree")
-        lines = diff(base, head)
-        print("\n".join(lines) if lines else "no changes")
-    # The PR's monthly cost, last: what a reviewer reads in the comment.
-    print(f"monthly cost, {args.stack} ({args.base} -> working tree; fixed lines, prices in plan/prices.yaml):")
-    print("\n".join(cost.cost_delta(cost.estimate(base, args.stack), cost.estimate(head, args.stack))))
-    return 0
+    try:
+        if args.command == "cost":
+            return _cost(args)
+        if args.command == "cost-readme":
+            return _cost_readme(args)
+        return _plan(args) if args.command == "plan" else _diff(args)
+    except ConfigError as exc:
+        # Same text as `pulumi up` prints: every invalid value, one line each.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 STACKS = ("dev", "prod")

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +39,16 @@ MOCK_HOSTED_ZONE = "example.com"
 MOCK_ALB_ZONE_ID = "Z35SXDOTRQ7X7K"
 REMOTE_PACKAGES = ("awsx", "eks")
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
+# The mocked region offers zones a-f (us-east-1 has a-f) and the instance types
+# that look real: a known size of a family. `us-east-1z` and `t4g.medum` are not.
+MOCK_ZONE_LETTERS = "abcdef"
+MOCK_INSTANCE_TYPE = re.compile(
+    r"[a-z]+[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[0-9]+xlarge|metal(-[0-9]+xl)?)")
+# What the offline plan uses for a `secure:` value of a stack file (it cannot
+# decrypt): shaped like a deploy key, so that the key's shape check passes.
+OFFLINE_SECRET = ("-----BEGIN OFFLINE PLAN PRIVATE KEY-----\n"
+                  "encrypted in the stack file; not decrypted offline\n"
+                  "-----END OFFLINE PLAN PRIVATE KEY-----")
 _SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 
 
@@ -273,6 +284,16 @@ def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any
         return {"name": lb, "id": lb, "zoneId": MOCK_ALB_ZONE_ID,
                 "dnsName": f"internal-{lb}-{_digest(lb)}.{region}.elb.amazonaws.com",
                 "arn": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/app/{lb}/{_digest(lb, n=16)}"}
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        names = [f"{args.get('region') or region}{z}" for z in MOCK_ZONE_LETTERS]
+        return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(len(names))],
+                "groupNames": names, "id": region}
+    if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+        asked = [v for f in args.get("filters") or [] if f.get("name") == "instance-type"
+                 for v in f.get("values") or []]
+        offered = sorted(t for t in asked if MOCK_INSTANCE_TYPE.fullmatch(t))
+        return {"instanceTypes": offered, "locations": [region] * len(offered),
+                "locationTypes": ["region"] * len(offered), "id": region}
     raise NotImplementedError(f"the recording engine has no answer for invoke {token}")
 
 
@@ -328,14 +349,35 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+class StackSettings(dict[str, Any]):
+    """A stack's raw config (full keys to values, as the CLI hands them to the
+    program) and which of its keys are secrets (``secret_keys``)."""
+
+    secret_keys: tuple[str, ...] = ()
+
+
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None,
-                 root: Path = ROOT) -> dict[str, Any]:
+                 root: Path = ROOT, path: Path | None = None) -> StackSettings:
     """Config of Pulumi.<stack>.yaml as the CLI hands it to the program:
-    full keys, JSON strings for lists and maps, overrides applied."""
-    doc = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
+    full keys, JSON strings for lists and maps, overrides applied.
+
+    A ``secure:`` value of the file, or an override wrapped in :class:`Secret`,
+    is a secret key (the offline plan cannot decrypt: it gets OFFLINE_SECRET).
+    ``path`` reads another file instead. Raises FileNotFoundError when there is none."""
+    doc = yaml.safe_load((path or root / f"Pulumi.{stack}.yaml").read_text()) or {}
     config = dict(doc.get("config") or {})
     config.update(overrides or {})
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    settings, secret = StackSettings(), []
+    for key, value in config.items():
+        if isinstance(value, Secret):
+            secret.append(key)
+            value = value.value
+        elif isinstance(value, dict) and set(value) == {"secure"}:
+            secret.append(key)
+            value = OFFLINE_SECRET
+        settings[key] = value if isinstance(value, str) else json.dumps(value)
+    settings.secret_keys = tuple(sorted(secret))
+    return settings
 
 
 async def _resolve_exports(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -356,6 +398,8 @@ def evaluate(body: Callable[[], Any], config: Mapping[str, Any], *, stack: str,
     An exception of a ``catch`` type is returned in ``Recording.error`` with
     whatever was registered before it; any other is raised."""
     region = str(config.get("aws:region", "us-east-1"))
+    # Keys given here, and those a stack file or a Secret override marks (StackSettings).
+    secret_keys = tuple(sorted({*secret_keys, *getattr(config, "secret_keys", ())}))
     mocks = _Mocks(region)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.reset_options()

@@ -28,6 +28,7 @@ instead of passing or failing it; the update checks it again with the value.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -169,7 +170,30 @@ def _every_bucket_is_locked_down(args: StackValidationArgs, report: ReportViolat
 # ---------------------------------------------------------------------- EKS
 
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
-WORLD = ("0.0.0.0/0", "::/0")
+
+
+def world_open_problem(cidrs: Sequence[str]) -> str | None:
+    """Why a public endpoint's CIDR list opens the API, or None: the rule of
+    components/config.py ``public_cidr_problem`` (a test runs both on the same
+    cases; the pack's environment has no pulumi-aws to import that module).
+
+    Refused: an IPv4 prefix shorter than /8, an IPv6 prefix shorter than /32, and
+    a list whose union is the whole address space (``0.0.0.0/1`` + ``128.0.0.0/1``)."""
+    nets = []
+    for c in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(str(c), strict=False))
+        except ValueError:
+            return f"publicAccessCidrs entry {c!r} is not a CIDR."
+    for net in nets:
+        if net.prefixlen < (8 if net.version == 4 else 32):
+            return (f"publicAccessCidrs entry {net} is too wide: IPv4 needs /8 or longer, IPv6 /32 or longer "
+                    "(the API endpoint may not be open to the world).")
+    for world in (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")):
+        same = [n for n in nets if n.version == world.version]
+        if world in ipaddress.collapse_addresses(same):  # type: ignore[arg-type]
+            return f"publicAccessCidrs together cover {world}: they open the API endpoint to the world."
+    return None
 
 
 def _endpoint_violation(public: Any, cidrs: Any) -> str | None:
@@ -179,9 +203,7 @@ def _endpoint_violation(public: Any, cidrs: Any) -> str | None:
     cidrs = _as_list(cidrs)
     if not cidrs:
         return "the public endpoint is on with no publicAccessCidrs, which AWS opens to 0.0.0.0/0."
-    if any(c in WORLD for c in cidrs):
-        return f"publicAccessCidrs {cidrs!r} open the API endpoint to the world."
-    return None
+    return world_open_problem(cidrs)
 
 
 def _eks_cluster(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -47,12 +47,17 @@ class Engine:
         """The parsed StackConfig of a stack (no engine involved). ``secret_keys``:
         full keys set with --secret."""
         from components.config import parse_stack_config
-        return parse_stack_config(self.config(stack, overrides), stack=stack, secret_keys=secret_keys)
+        config = self.config(stack, overrides)
+        # Plus the keys a Secret override marks (plan.engine.StackSettings).
+        return parse_stack_config(config, stack=stack,
+                                  secret_keys=(*secret_keys, *getattr(config, "secret_keys", ())))
 
     def program(self, stack: str = "dev", overrides: Mapping[str, Any] | None = None,
                 *, fresh: bool = False, secret_keys: tuple[str, ...] = ()) -> Recording:
         """Runs __main__.py for a stack. Cached per (stack, overrides) unless fresh."""
-        key = (stack, json.dumps(overrides or {}, sort_keys=True), secret_keys)
+        # A Secret override (plan.engine.Secret) keys the cache by its value too.
+        key = (stack, json.dumps(overrides or {}, sort_keys=True, default=lambda s: {"secret": s.value}),
+               secret_keys)
         from plan.engine import run_program
         if fresh or key not in self._programs:
             self._programs[key] = run_program(self.config(stack, overrides), stack=stack,

@@ -20,7 +20,7 @@ from components.airflow import (
     pgbouncer_users,
     static_values,
 )
-from plan.engine import MOCK_SECRET_PREFIX, walk
+from plan.engine import MOCK_SECRET_PREFIX, Secret, walk
 from tests.conftest import FAKE_SSH_KEY, ROOT, module_constants, policy_of, statements
 from tests.helm.chart import require_schema
 
@@ -112,7 +112,7 @@ def test_git_sync_follows_exactly_one_revision(engine, stack, branch, ref):
 
 def test_ssh_repo_uses_key_secret_and_pinned_known_hosts(engine):
     rec = engine.program("dev", {P + "dags.repo": "git@github.com:org/dags.git",
-                                 P + "dags.sshPrivateKey": FAKE_SSH_KEY})
+                                 P + "dags.sshPrivateKey": Secret(FAKE_SSH_KEY)})
     g = values_of(rec)["dags"]["gitSync"]
     assert g["sshKeySecret"] == "airflow-git-ssh"
     assert g["knownHosts"].startswith("github.com ssh-ed25519 ")
@@ -123,7 +123,7 @@ def test_ssh_repo_uses_key_secret_and_pinned_known_hosts(engine):
 
 
 def test_https_token_goes_to_a_credentials_secret(engine):
-    rec = engine.program("dev", {P + "dags.httpsToken": "ghp_not_a_real_token"})
+    rec = engine.program("dev", {P + "dags.httpsToken": Secret("ghp_not_a_real_token")})
     assert values_of(rec)["dags"]["gitSync"]["credentialsSecret"] == "airflow-git-credentials"
     secret = rec.one("kubernetes:core/v1:Secret", "git-credentials")
     assert all(s for p, v, s in walk(secret.inputs) if p.startswith("stringData."))

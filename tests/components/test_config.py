@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components.config import _MISSING, ConfigError, load_declarations, parse_stack_config
+from plan.engine import Secret
 from tests.conftest import FAKE_SSH_KEY
 
 P = "airflow-eks:"
@@ -58,7 +60,7 @@ BAD_INPUTS = [
     ("dev", {P + "dags.ref": "v1.0.0"}, P + "dags.ref", "exactly one"),
     ("dev", {P + "dags.branch": "feature..x"}, P + "dags.branch", "valid git"),
     ("dev", {P + "dags.subPath": "../etc"}, P + "dags.subPath", "relative"),
-    ("dev", {P + "dags.repo": "git@gitlab.com:org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY},
+    ("dev", {P + "dags.repo": "git@gitlab.com:org/dags.git", P + "dags.sshPrivateKey": Secret(FAKE_SSH_KEY)},
      P + "dags.knownHosts", "gitlab.com"),
     ("dev", {P + "dags.repo": "git@github.com:org/dags.git"}, P + "dags.sshPrivateKey", "deploy key"),
     ("dev", {P + "cluster.nodeGroups.tasks.maxSize": "ten"}, P + "cluster.nodeGroups.tasks.maxSize",
@@ -94,25 +96,52 @@ BAD_INPUTS = [
     ("prod", {P + "cluster.nodeGroups.system.minSize": 1}, P + "cluster.nodeGroups.system.minSize",
      "at least 2"),
     ("dev", {"aws:region": "moon-1"}, "aws:region", "us-east-1"),
+    ("dev", {"aws:region": "us-east-7"}, "aws:region", "did you mean us-east-"),
+    ("dev", {"aws:region": "eu-west-1", P + "network.availabilityZones": ["eu-west-1a", "eu-west-1b"]},
+     P + "network.availabilityZones", None),  # valid: a region pulumi-aws knows, its zones
+    ("dev", {P + "network.availabilityZones": ["us-east-1a", "us-east-1z"]}, P + "network.availabilityZones",
+     "us-east-1z is not a zone of us-east-1"),
+    ("dev", {P + "cluster.nodeGroups.system.instanceTypes": ["t4g.medum", "m6g.medium", "m7g.medium"]},
+     P + "cluster.nodeGroups.system.instanceTypes", "t4g.medum is not an instance type offered in us-east-1"),
+    ("dev", {P + "network.natInstanceType": "t4g.nanoo"}, P + "network.natInstanceType",
+     "t4g.nanoo is not an instance type offered in us-east-1"),
+    ("dev", {P + "cluster.publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, P + "cluster.publicAccessCidrs",
+     "0.0.0.0/1 is too wide"),
+    # Every /8 on its own is allowed; all 256 together are the world.
+    ("dev", {P + "cluster.publicAccessCidrs": [f"{i}.0.0.0/8" for i in range(256)]},
+     P + "cluster.publicAccessCidrs", "together the CIDRs cover 0.0.0.0/0"),
+    ("dev", {P + "cluster.publicAccessCidrs": ["2001:db8::/33", "::/1", "8000::/1"]},
+     P + "cluster.publicAccessCidrs", "::/1 is too wide"),
+    ("dev", {P + "cluster.publicAccessCidrs": ["10.0.0.0/7"]}, P + "cluster.publicAccessCidrs",
+     "IPv4 /8 or longer"),
+    ("dev", {P + "cluster.publicAccessCidrs": ["2001:db8::/31"]}, P + "cluster.publicAccessCidrs",
+     "IPv6 /32 or longer"),
+    ("dev", {"airflw-eks:dags.branch": "main"}, "airflw-eks:dags.branch",
+     "did you mean airflow-eks:dags.branch?"),
 ]
 
 
 @pytest.mark.parametrize("stack,overrides,key,allowed", BAD_INPUTS,
                          ids=[f"{s}:{k.split(':', 1)[1]}" for s, _, k, _ in BAD_INPUTS])
 def test_bad_input_stops_before_any_resource(engine, stack, overrides, key, allowed):
+    if allowed is None:  # a valid neighbour of a refused value
+        assert engine.program(stack, overrides).resources
+        return
     recording = engine.failing_program(stack, overrides)
     assert isinstance(recording.error, ConfigError), recording.error
     message = str(recording.error)
     assert key + " " in message or message.startswith(f"invalid stack config {key} ")
     assert allowed in message
     bad = overrides.get(key)
-    if bad is not None and "secret" not in key.lower():
+    if "unknown" in message:  # an unknown key's value may be a misspelt secret
+        assert "[value not shown]" in message and repr(bad) not in message
+    elif bad is not None and "secret" not in key.lower():
         assert repr(bad) in message or repr(str(bad)) in message or str(bad) in message
     assert recording.resources == [], "resources were registered before the config error"
 
 
 def test_secret_values_are_never_echoed(engine):
-    overrides = {P + "dags.repo": "https://github.com/org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY}
+    overrides = {P + "dags.repo": "https://github.com/org/dags.git", P + "dags.sshPrivateKey": Secret(FAKE_SSH_KEY)}
     recording = engine.failing_program("dev", overrides)
     assert isinstance(recording.error, ConfigError)
     assert "[secret]" in str(recording.error)
@@ -156,7 +185,7 @@ def test_values_as_the_cli_passes_them_and_as_plain_types_parse_alike(engine):
 
 def test_ssh_key_gets_its_final_newline_and_stays_secret(engine):
     cfg = engine.stack_config("dev", {P + "dags.repo": "git@github.com:org/dags.git",
-                                      P + "dags.sshPrivateKey": FAKE_SSH_KEY})
+                                      P + "dags.sshPrivateKey": Secret(FAKE_SSH_KEY)})
     assert cfg.dags.uses_ssh and cfg.dags.ssh_private_key is not None
     assert "github.com ssh-ed25519" in cfg.dags.known_hosts
 
@@ -224,3 +253,75 @@ def test_connections_parse_to_canonical_json_or_the_uri_as_given(engine):
     assert {k: unsecret(v) for k, v in cfg.variables.items()} == {"retries": "3", "usgs_feed_url": "http://x"}
     unset = engine.stack_config("dev").secrets
     assert unset.connections == {} and unset.variables == {}
+
+
+def test_every_independent_error_is_reported_at_once(engine):
+    overrides = {P + "network.cidr": "10.20.0.0/33", P + "database.backupRetentionDays": 99,
+                 P + "cluster.nodeGroups.tasks.capacityType": "spot", P + "dags.subPath": "../x",
+                 P + "database.instanceClass": "t4g.micro", P + "network.availabilityZones": ["us-east-1z", "us-east-1a"],
+                 P + "cluster.nodeGroups.tasks.instanceTypes": ["t4g.medum", "m6g.large", "m7g.large"],
+                 "airflw-eks:x": "y"}
+    recording = engine.failing_program("dev", overrides)
+    error = recording.error
+    assert isinstance(error, ConfigError) and isinstance(error, pulumi.RunError)
+    assert sorted(e.key for e in error.errors) == sorted(k for k in overrides)
+    lines = str(error).splitlines()
+    assert lines[0] == "stack dev: 8 invalid config values"
+    assert all(line.startswith("  invalid stack config ") for line in lines[1:])
+    assert recording.resources == []
+
+
+def test_a_dependent_check_stays_quiet_when_its_input_is_already_wrong(engine):
+    """maxAllocated < allocated is not reported when allocated itself is invalid."""
+    recording = engine.failing_program("dev", {P + "database.allocatedStorageGiB": "lots",
+                                               P + "database.maxAllocatedStorageGiB": 30})
+    assert [e.key for e in recording.error.errors] == [P + "database.allocatedStorageGiB"]
+
+
+@pytest.mark.parametrize("repo", ["https://x-access-token:ghp_s3cr3t@github.com/org/dags.git",
+                                  "https://ghp_s3cr3t@github.com/org/dags.git",
+                                  "ssh://git:s3cr3t@github.com/org/dags.git",
+                                  "http://ghp_s3cr3t@github.com/org/dags.git",
+                                  "me:s3cr3t@github.com:org/dags.git"])
+def test_credentials_in_the_dags_repo_url_are_refused_without_echoing_them(engine, repo):
+    recording = engine.failing_program("dev", {P + "dags.repo": repo})
+    message = str(recording.error)
+    assert f"invalid stack config {P}dags.repo = " in message
+    assert "s3cr3t" not in message and "ghp_" not in message
+    assert recording.resources == []
+
+
+def test_the_dags_repo_export_never_carries_userinfo(engine):
+    from components.config import without_userinfo
+    assert without_userinfo("ssh://git@github.com/org/dags.git") == "ssh://github.com/org/dags.git"
+    assert without_userinfo("https://u:t@h.example/r.git") == "https://h.example/r.git"
+    rec = engine.program("dev", {P + "dags.repo": "ssh://git@github.com/org/dags.git",
+                                 P + "dags.sshPrivateKey": Secret(FAKE_SSH_KEY)})
+    assert rec.exports["dagsRepo"] == "ssh://github.com/org/dags.git"
+
+
+def test_a_misspelt_secret_key_never_prints_its_value(engine):
+    recording = engine.failing_program("dev", {P + "dags.httpsTokn": "ghp_s3cr3t"})
+    assert "did you mean airflow-eks:dags.httpsToken?" in str(recording.error)
+    assert "ghp_s3cr3t" not in str(recording.error)
+
+
+@pytest.mark.parametrize("key,value", [("dags.httpsToken", "ghp_s3cr3t"),
+                                       ("dags.sshPrivateKey", FAKE_SSH_KEY)])
+def test_a_secret_in_plaintext_is_refused_with_the_command_to_fix_it(engine, key, value):
+    overrides = {P + key: value}
+    if key == "dags.sshPrivateKey":
+        overrides[P + "dags.repo"] = "git@github.com:org/dags.git"
+    message = str(engine.failing_program("dev", overrides).error)
+    assert f"invalid stack config {P}{key} = [secret]: a secret is stored in plaintext" in message
+    assert f"pulumi config set --secret {P}{key}" in message
+    assert "s3cr3t" not in message and "PRIVATE KEY" not in message
+
+
+def test_an_encrypted_value_of_a_stack_file_counts_as_secret(tmp_path):
+    from plan.engine import OFFLINE_SECRET, stack_config
+    (tmp_path / "Pulumi.x.yaml").write_text(
+        "config:\n  airflow-eks:dags.httpsToken:\n    secure: v1:abc\n  aws:region: us-east-1\n")
+    settings = stack_config("x", root=tmp_path)
+    assert settings.secret_keys == (P + "dags.httpsToken",)
+    assert settings[P + "dags.httpsToken"] == OFFLINE_SECRET and "v1:abc" not in str(dict(settings))

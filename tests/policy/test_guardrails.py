@@ -111,6 +111,13 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("eks-secure-control-plane", EKS, SAFE_EKS,
      {**SAFE_EKS, "vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}, "dev"),
     ("eks-secure-control-plane", EKS, SAFE_EKS, {**SAFE_EKS, "vpcConfig": {}}, "dev"),
+    ("eks-secure-control-plane", EKS, SAFE_EKS,
+     {**SAFE_EKS, "vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}},
+     "dev"),
+    ("eks-secure-control-plane", EKS_COMPONENT, SAFE_EKS_COMPONENT,
+     {**SAFE_EKS_COMPONENT, "endpointPublicAccess": True, "publicAccessCidrs": [f"{i}.0.0.0/8" for i in range(256)]}, "dev"),
+    ("eks-secure-control-plane", EKS_COMPONENT, SAFE_EKS_COMPONENT,
+     {**SAFE_EKS_COMPONENT, "endpointPublicAccess": True, "publicAccessCidrs": ["2001:db8::/31"]}, "dev"),
     ("eks-secure-control-plane", EKS_COMPONENT, SAFE_EKS_COMPONENT,
      {**SAFE_EKS_COMPONENT, "endpointPublicAccess": True}, "dev"),
     ("iam-least-privilege", "aws:iam/rolePolicy:RolePolicy", {"policy": doc(SCOPED_WRITE)},
@@ -258,3 +265,16 @@ def test_the_pack_is_declared_for_python():
     assert pack["runtime"]["name"] == "python"
     main = (ROOT / "policy" / "__main__.py").read_text()
     assert "PolicyPack(" in main and "POLICIES" in main
+
+
+# Well-formed CIDR lists, both allowed and refused: the pack and the config check agree.
+CIDR_LISTS = [["203.0.113.0/24"], ["10.0.0.0/8"], ["10.0.0.0/7"], ["0.0.0.0/0"], ["::/0"],
+              ["0.0.0.0/1", "128.0.0.0/1"], [f"{i}.0.0.0/8" for i in range(256)],
+              [f"{i}.0.0.0/8" for i in range(255)], ["2001:db8::/32"], ["2001:db8::/31"],
+              ["203.0.113.0/24", "2001:db8::/48"]]
+
+
+@pytest.mark.parametrize("cidrs", CIDR_LISTS, ids=[f"{c[0]}+{len(c) - 1}" for c in CIDR_LISTS])
+def test_the_pack_and_the_config_apply_the_same_cidr_rule(cidrs):
+    from components.config import public_cidr_problem
+    assert (guardrails.world_open_problem(cidrs) is None) == (public_cidr_problem(cidrs) is None)
