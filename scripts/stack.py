@@ -36,6 +36,10 @@ SECRET_KEYS = (f"{PROJECT}:dags.sshPrivateKey", f"{PROJECT}:dags.httpsToken")
 # repository and the documentation ranges of RFC 5737 / RFC 3849, which are
 # never anyone's egress address.
 PLACEHOLDER_REPO = "https://github.com/airflow-eks/airflow-eks.git"
+UI_HOSTNAME = f"{PROJECT}:ui.hostname"
+UI_ZONE = f"{PROJECT}:ui.hostedZoneId"
+# Names reserved for examples (RFC 2606), and the stack files' example zone id.
+EXAMPLE_NAME = re.compile(r"(.*\.)?(example\.(com|net|org)|[^.]+\.(example|test|invalid))\.?", re.I)
 DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in
                            ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
 
@@ -63,6 +67,12 @@ def placeholders(config: dict) -> list[str]:
         if any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_NETS):  # type: ignore[arg-type]
             found.append(f"{CIDRS} has {cidr} (a documentation range, nobody's address): "
                          "set your CI runners' / VPN egress CIDRs, or private")
+    ui_fix = (f"set yours with pulumi config set {UI_HOSTNAME} <name> and {UI_ZONE} <zone id>, "
+              f"or pulumi config set {PROJECT}:ui.exposure portForward")
+    if EXAMPLE_NAME.fullmatch(str(config.get(UI_HOSTNAME) or "x")):
+        found.append(f"{UI_HOSTNAME} = {config[UI_HOSTNAME]} (a name reserved for examples): {ui_fix}")
+    if "EXAMPLE" in str(config.get(UI_ZONE) or ""):
+        found.append(f"{UI_ZONE} = {config[UI_ZONE]} (an example id): {ui_fix}")
     return found
 
 
@@ -212,8 +222,9 @@ def check(args: argparse.Namespace) -> int:
     config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     found = placeholders(config)
     for message in found:
-        print(f"error: {path.name} still has a placeholder: {message}; run make init STACK={args.stack}",
-              file=sys.stderr)
+        init_sets = not message.startswith(f"{PROJECT}:ui.")  # init asks for the rest
+        print(f"error: {path.name} still has a placeholder: {message}"
+              + (f"; run make init STACK={args.stack}" if init_sets else ""), file=sys.stderr)
     return 1 if found else 0
 
 

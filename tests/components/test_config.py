@@ -325,3 +325,16 @@ def test_an_encrypted_value_of_a_stack_file_counts_as_secret(tmp_path):
     settings = stack_config("x", root=tmp_path)
     assert settings.secret_keys == (P + "dags.httpsToken",)
     assert settings[P + "dags.httpsToken"] == OFFLINE_SECRET and "v1:abc" not in str(dict(settings))
+
+
+def test_ui_errors_come_with_the_others_and_the_hosted_zone_is_looked_up(engine):
+    """The ui.* section reports through the same mechanism; its Route 53 lookup is
+    one of the checks against AWS (the engine's zone answers example.com)."""
+    recording = engine.failing_program("dev", {P + "ui.exposure": "internal", P + "ui.hostname": "airflow.other.org",
+                                               P + "ui.hostedZoneId": "Z0123456789EXAMPLE",
+                                               P + "ui.allowedCidrs": ["0.0.0.0/1", "128.0.0.0/1"],
+                                               P + "network.availabilityZones": ["us-east-1a", "us-east-1z"]})
+    assert sorted(e.key for e in recording.error.errors) == [
+        P + "network.availabilityZones", P + "ui.allowedCidrs", P + "ui.hostname"]
+    assert "expected a name inside hosted zone Z0123456789EXAMPLE (example.com)" in str(recording.error)
+    assert recording.resources == []

@@ -52,11 +52,15 @@ def test_the_shipped_stacks_keep_their_placeholders_and_up_refuses_them(tmp_path
     result = stack(tmp_path, "check", name)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
-    assert len(lines) == 2
+    assert len(lines) == (4 if name == "prod" else 2)  # prod also names an example UI hostname and zone
+    if name == "prod":
+        assert f"{P}ui.hostname = airflow.example.com (a name reserved for examples)" in lines[2]
+        assert f"{P}ui.hostedZoneId = Z0123456789EXAMPLE (an example id)" in lines[3]
     assert lines[0].startswith(f"error: Pulumi.{name}.yaml still has a placeholder: {P}dags.repo = ")
     assert lines[1].startswith(f"error: Pulumi.{name}.yaml still has a placeholder: {P}cluster.publicAccessCidrs "
                                "has 203.0.113.0/24")
-    assert all(line.endswith(f"run make init STACK={name}") for line in lines)
+    assert all(line.endswith(f"run make init STACK={name}") for line in lines[:2])
+    assert all(line.endswith("pulumi config set airflow-eks:ui.exposure portForward") for line in lines[2:])
 
 
 def test_the_script_and_the_program_name_the_same_project():
