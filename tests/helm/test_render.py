@@ -20,13 +20,14 @@ from components.airflow import (
     SERVICE_ACCOUNTS,
     pgbouncer_checksum,
 )
+from plan.engine import Secret
 from tests.conftest import FAKE_SSH_KEY, policy_of, statements
 from tests.helm.render import Rendered, release_inputs, render_stack, render_values
 
 P = "airflow-eks:"
-SSH = {P + "dags.repo": "git@github.com:org/dags.git", P + "dags.sshPrivateKey": FAKE_SSH_KEY}
+SSH = {P + "dags.repo": "git@github.com:org/dags.git", P + "dags.sshPrivateKey": Secret(FAKE_SSH_KEY)}
 # The same overrides as tests/components/test_airflow.py: one program run for both.
-HTTPS = {P + "dags.httpsToken": "ghp_not_a_real_token"}
+HTTPS = {P + "dags.httpsToken": Secret("ghp_not_a_real_token")}
 CASES = {"dev": ("dev", None), "prod": ("prod", None), "ssh": ("dev", SSH), "https": ("dev", HTTPS)}
 
 
