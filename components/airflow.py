@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,6 +255,18 @@ CREATE_USER_SCRIPT = (
 )
 
 
+def migration_script(pools: Sequence[tuple[str, int]]) -> str:
+    """The migration Job's script: migrate, re-encrypt every Connection and
+    Variable with the first Fernet key (after a secretsRevision bump the Secret
+    holds "new,old"; the next bump drops "old"), then create or resize the
+    platform's pools (``airflow.pools``): a task that names a missing pool is
+    never scheduled. ``pools set`` is idempotent, so a re-run changes nothing."""
+    steps = ["airflow db migrate", "airflow rotate-fernet-key"]
+    steps += [f"airflow pools set {shlex.quote(name)} {slots} "
+              f"{shlex.quote('airflow-eks: airflow.pools')} >/dev/null" for name, slots in pools]
+    return " && ".join(steps)
+
+
 def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pulumi.Input[str],
                     key_arn: pulumi.Input[str], region: str) -> list[pulumi.Output[StatementArgs]]:
     """Least privilege per component: the API server reads logs; the scheduler,
@@ -397,6 +410,7 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
         "pgbouncer": {"configSecretName": pgbouncer_config_secret,
                       "podAnnotations": {"airflow-eks/pgbouncer-config-sha256": pgbouncer_config_sha256},
                       "metricsExporterSidecar": {"statsSecretName": pgbouncer_stats_secret}},
+        "migrateDatabaseJob": {"args": ["bash", "-c", migration_script(s.pools)]},
         "createUserJob": {
             # The password reaches the job from a Secret; the chart's own
             # defaultUser would put it in the values and the Job spec.

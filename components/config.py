@@ -257,6 +257,8 @@ class AirflowConfig:
     """Airflow image tag."""
     database_cleanup_retention_days: int
     """Metadata DB rows older than this many days are purged by the weekly ``airflow db clean``."""
+    pools: tuple[tuple[str, int], ...] = ()
+    """Pools (name, slots), sorted by name, that the migration Job creates or resizes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -726,7 +728,30 @@ def _airflow(r: Reader) -> AirflowConfig:
                          admin_username=user, admin_email=email,
                          image_repository=repo, image_tag=tag,
                          database_cleanup_retention_days=r.integer(
-                             "airflow.databaseCleanupRetentionDays", lo=7, hi=3650))
+                             "airflow.databaseCleanupRetentionDays", lo=7, hi=3650),
+                         pools=_pools(r))
+
+
+_POOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+
+def _pools(r: Reader) -> tuple[tuple[str, int], ...]:
+    raw = r.string("airflow.pools")
+    allowed = 'a JSON object of pool name to slots, e.g. {"analytics_db": 4}'
+    try:
+        pools = json.loads(raw)
+    except ValueError:
+        pools = None
+    if not isinstance(pools, dict):
+        r.fail("airflow.pools", raw, f"expected {allowed}")
+        return ()
+    for name, slots in pools.items():
+        if not _POOL_NAME.fullmatch(name) or name == "default_pool":
+            r.fail("airflow.pools", raw, f"pool {name!r}: expected 1-256 letters, digits, '.', '_' "
+                   "or '-' (default_pool is Airflow's own)")
+        elif isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= 10000:
+            r.fail("airflow.pools", raw, f"pool {name!r}: slots must be a whole number from 1 to 10000")
+    return tuple(sorted(pools.items()))
 
 
 _GIT_REF = re.compile(r"(?!.*\.\.)(?!/)(?!.*/$)[A-Za-z0-9._/-]+")

@@ -27,7 +27,8 @@ ALERTS_TOPIC_VARIABLE = "alerts_topic_arn"
 
 OWNER = "data-platform"
 
-# Pools the platform creates (name -> slots): one per shared resource, so a
+# Pools the platform creates (name -> slots; the migration Job creates them
+# from the stack config airflow.pools, whose default a test keeps equal to this): one per shared resource, so a
 # backfill cannot open more connections than the database or a source API
 # takes. Every task that uses one of them names its pool; a test checks that
 # DAGs name only these.

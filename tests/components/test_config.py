@@ -13,6 +13,10 @@ P = "airflow-eks:"
 
 # (stack, overrides, full key named, fragment of the allowed values)
 BAD_INPUTS = [
+    ("dev", {P + "airflow.pools": "analytics_db=4"}, P + "airflow.pools", "JSON object"),
+    ("dev", {P + "airflow.pools": '{"analytics db": 4}'}, P + "airflow.pools", "letters, digits"),
+    ("dev", {P + "airflow.pools": '{"default_pool": 4}'}, P + "airflow.pools", "Airflow's own"),
+    ("dev", {P + "airflow.pools": '{"api": 0}'}, P + "airflow.pools", "1 to 10000"),
     ("dev", {P + "network.cidr": "10.20.0.0/33"}, P + "network.cidr", "IPv4 network"),
     ("dev", {P + "network.cidr": "not-a-cidr"}, P + "network.cidr", "IPv4 network"),
     ("dev", {P + "network.cidr": "10.20.0.0/24"}, P + "network.cidr", "/16 to /20"),

@@ -271,6 +271,10 @@ def test_migration_job_rotates_the_fernet_key_after_migrating(engine):
     (c,) = job["spec"]["template"]["spec"]["containers"]
     script = c["args"][-1]
     assert script.index("airflow db migrate") < script.index("airflow rotate-fernet-key")
+    # Every pool a DAG names exists, or its tasks are never scheduled.
+    assert script.index("airflow rotate-fernet-key") < script.index("airflow pools set analytics_db 4 ")
+    for pool in ("usgs_api 2", "stackexchange_archive 1"):
+        assert f"airflow pools set {pool} " in script
     assert env_of(c)["AIRFLOW__CORE__FERNET_KEY"] == {"secretKeyRef": {"name": "airflow-fernet-key",
                                                                        "key": "fernet-key"}}
 

@@ -79,3 +79,14 @@ def test_without_a_topic_nothing_is_sent(s3, monkeypatch):
         platform.PlatformFailureNotifier().notify(_failure_context())
     notifier.assert_not_called()
     assert received() == []
+
+
+def test_the_pools_dags_name_are_the_ones_the_platform_creates():
+    """A task whose pool does not exist is never scheduled: the pools the DAGs
+    use must be what the migration Job creates (Pulumi.yaml airflow.pools)."""
+    import json
+    from pathlib import Path
+
+    import yaml
+    declared = yaml.safe_load((Path(__file__).resolve().parents[3] / "Pulumi.yaml").read_text())
+    assert json.loads(declared["config"]["airflow.pools"]["default"]) == platform.POOLS
