@@ -4,6 +4,7 @@ import pulumi
 
 from components.airflow import NAMESPACE as AIRFLOW_NAMESPACE
 from components.airflow import Airflow, AirflowArgs
+from components.alb_logs import AlbAccessLogs, AlbAccessLogsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.bucket import Bucket, BucketArgs
 from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
@@ -116,10 +117,15 @@ if cfg.ui.load_balanced:
         certificate = UiCertificate(f"{prefix}-ui-certificate", UiCertificateArgs(
             hostname=cfg.ui.hostname, hosted_zone_id=cfg.ui.hosted_zone_id))
         certificate_arn = certificate.certificate_arn
+    # The ALB checks it may write when logging is turned on: policy first.
+    alb_logs = AlbAccessLogs(f"{prefix}-alb-logs", AlbAccessLogsArgs(
+        region=cfg.region, retention_days=cfg.buckets.task_log_retention_days, protect=cfg.production))
+    before_airflow.append(alb_logs.policy)
     ui_values = alb_ingress_values(
         exposure=cfg.ui.exposure, hostname=cfg.ui.hostname, certificate_arn=certificate_arn,
         allowed_cidrs=cfg.ui.allowed_cidrs, alb_name=load_balancer_name(cfg.cluster.name),
-        deletion_protection=cfg.production)
+        deletion_protection=cfg.production, access_logs_bucket=alb_logs.bucket_name,
+        access_logs_prefix=alb_logs.prefix)
 # Connections and Variables of the stack config; a production secret removed
 # from config stays restorable for a week, others go at once (components/secrets.py).
 secrets = AirflowSecrets(f"{prefix}-secrets", AirflowSecretsArgs(
@@ -148,7 +154,8 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     variables_prefix=secrets.variables_prefix,
     secrets_read_arns=secrets.read_arns,
     extra_values=ui_values,
-    release_depends_on=before_airflow))
+    release_depends_on=before_airflow,
+    sso=cfg.sso))
 
 if cfg.ui.load_balanced and cfg.ui.hosted_zone_id:
     UiDnsRecord(f"{prefix}-ui-dns", UiDnsRecordArgs(

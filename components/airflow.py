@@ -6,7 +6,8 @@ Creates:
   the metadata DB connection (through pgbouncer), pgbouncer's config and
   stats connection (scram-sha-256, TLS to RDS), a Fernet key, the API secret
   key, the JWT secret, the admin password, and the git credentials (an SSH
-  deploy key, or an HTTPS token). The keys are generated once (pulumi-random)
+  deploy key, or an HTTPS token), and with single sign-on the OIDC client
+  secret and the group -> role mapping (``airflow-sso``). The keys are generated once (pulumi-random)
   and live in the state as secrets; ``airflow.secretsRevision`` rotates them
   on purpose and rolls the pods;
 - one IRSA role per Airflow component, each with the least it needs on the
@@ -25,6 +26,10 @@ Fernet keys come in two slots, one for odd and one for even
 Secret holds "new,old" (Airflow's MultiFernet), the migration Job's
 ``airflow rotate-fernet-key`` re-encrypts everything with "new", and the next
 bump replaces "old".
+
+The API server's ``webserver_config.py`` is ``helm/api_server_config.py`` as
+is (FAB auth manager: password login, or OIDC single sign-on from its
+environment, :func:`sso_values`).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig
+from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig, SsoConfig
 from components.helm import pinned_release
 from components.iam import Condition, Statement, StatementArgs
 from components.irsa import IrsaRole, IrsaRoleArgs
@@ -66,6 +71,8 @@ PGBOUNCER_PORT = 6543
 LOGS_PREFIX = "task-logs"
 LOGS_CONN_ID = "aws_logs"
 HELM_DIR = Path(__file__).resolve().parent.parent / "helm"
+API_SERVER_CONFIG = HELM_DIR / "api_server_config.py"
+SSO_SECRET = f"{RELEASE}-sso"
 
 # Service accounts as the chart names them (release "airflow"); the chart
 # creates them and binds its RBAC to these names, so we only annotate them.
@@ -128,6 +135,8 @@ class AirflowArgs:
     metadata_server_tls: bool = True
     """pgbouncer -> database over TLS (RDS). False only for ``database.engine: inCluster``
     (dev): plaintext inside the cluster's private network (README "Known gaps")."""
+    sso: SsoConfig | None = None
+    """Single sign-on through the identity provider; None or disabled: password login."""
 
 
 # ------------------------------------------------------------- pure helpers
@@ -374,6 +383,31 @@ def git_sync_values(dags: DagsConfig, secret_name: str | None) -> dict[str, Any]
     return values
 
 
+def sso_values(sso: SsoConfig | None, *, break_glass_user: str, secret_name: str | None) -> dict[str, Any]:
+    """The API server's webserver_config.py (helm/api_server_config.py, the
+    same text with or without single sign-on) and the environment it reads.
+    The client secret and the role mapping come from the Secret
+    ``secret_name``, never from values; the admin account is the one
+    break-glass password login."""
+    env: list[dict[str, Any]] = [{"name": "AIRFLOW_EKS_BREAK_GLASS_USER", "value": break_glass_user}]
+    api_server: dict[str, Any] = {"apiServerConfig": API_SERVER_CONFIG.read_text(), "env": env}
+    if sso is not None and sso.enabled:
+        # The mapping lives in the Secret: its digest rolls the API server
+        # when it changes (env from a Secret is read only at pod start).
+        digest = hashlib.sha256(json.dumps(sso.roles_by_group(), sort_keys=True).encode()).hexdigest()
+        api_server["podAnnotations"] = {"airflow-eks/sso-role-mapping": digest[:16]}
+        def from_secret(key: str) -> dict[str, Any]:
+            return {"secretKeyRef": {"name": secret_name, "key": key}}
+        env += [
+            {"name": "AIRFLOW_EKS_SSO_ISSUER_URL", "value": sso.issuer_url},
+            {"name": "AIRFLOW_EKS_SSO_CLIENT_ID", "value": sso.client_id},
+            {"name": "AIRFLOW_EKS_SSO_DEFAULT_ROLE", "value": sso.default_role},
+            {"name": "AIRFLOW_EKS_SSO_CLIENT_SECRET", "valueFrom": from_secret("client-secret")},
+            {"name": "AIRFLOW_EKS_SSO_ROLE_MAPPING", "valueFrom": from_secret("role-mapping")},
+        ]
+    return {"apiServer": api_server}
+
+
 def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[str]],
                     git_secret: str | None, admin_secret: str,
                     pgbouncer_config_secret: str, pgbouncer_stats_secret: str,
@@ -521,6 +555,12 @@ class Airflow(pulumi.ComponentResource):
         secret("jwt-secret", static["jwtSecretName"], {"jwt-secret": jwt.result})
         admin_secret = secret("admin", f"{RELEASE}-admin", {"password": admin.result})
 
+        sso_secret = None
+        if args.sso is not None and args.sso.enabled and args.sso.client_secret is not None:
+            sso_secret = secret("sso", SSO_SECRET, {
+                "client-secret": args.sso.client_secret,
+                "role-mapping": json.dumps(args.sso.roles_by_group(), sort_keys=True)})
+
         git_secret = None
         if args.dags.ssh_private_key is not None:
             git_secret = secret("git-ssh", f"{RELEASE}-git-ssh",
@@ -552,6 +592,8 @@ class Airflow(pulumi.ComponentResource):
             args, role_arns={c: r.arn for c, r in roles.items()}, git_secret=git_secret,
             admin_secret=admin_secret, pgbouncer_config_secret=pgb_config,
             pgbouncer_stats_secret=pgb_stats, pgbouncer_config_sha256=pgb_checksum))
+        values = deep_merge(values, sso_values(args.sso, break_glass_user=args.settings.admin_username,
+                                               secret_name=sso_secret))
         values = deep_merge(values, args.extra_values or {})
 
         self.release = pinned_release(

@@ -327,6 +327,34 @@ class SecretsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SsoConfig:
+    """Single sign-on (issue 14 §4): OpenID Connect through the FAB auth manager."""
+
+    issuer_url: str
+    """OIDC issuer (https://...); empty when single sign-on is off."""
+    client_id: str
+    """Client id registered at the identity provider."""
+    client_secret: pulumi.Output[str] | None
+    """Secret client secret; None when single sign-on is off."""
+    role_mapping: tuple[tuple[str, str], ...]
+    """(IdP group, Airflow role) pairs, in config order."""
+    default_role: str
+    """Role of a user in no mapped group; empty refuses such users."""
+
+    @property
+    def enabled(self) -> bool:
+        """True when users sign in through the identity provider."""
+        return bool(self.issuer_url)
+
+    def roles_by_group(self) -> dict[str, list[str]]:
+        """FAB's ``AUTH_ROLES_MAPPING`` shape: group -> [roles]."""
+        mapping: dict[str, list[str]] = {}
+        for group, role in self.role_mapping:
+            mapping.setdefault(group, []).append(role)
+        return mapping
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything the program needs from the stack, parsed once and validated."""
 
@@ -354,6 +382,8 @@ class StackConfig:
     """How the UI is exposed."""
     secrets: SecretsConfig
     """Connections and Variables kept in Secrets Manager."""
+    sso: SsoConfig
+    """Single sign-on (off unless sso.issuerUrl is set)."""
 
 
 # -------------------------------------------------------------------- reading
@@ -846,7 +876,7 @@ def world_open(cidrs: Sequence[str]) -> bool:
     return public_cidr_problem(cidrs) is not None
 
 
-def _ui(r: Reader, region: str, vpc_cidr: str) -> UiConfig:
+def _ui(r: Reader, region: str, vpc_cidr: str, sso: SsoConfig) -> UiConfig:
     exposure = r.choice("ui.exposure", ("portForward", "internal", "internet"))
     hostname = r.string("ui.hostname").strip().lower().rstrip(".")
     zone = r.string("ui.hostedZoneId").strip()
@@ -861,10 +891,11 @@ def _ui(r: Reader, region: str, vpc_cidr: str) -> UiConfig:
                        depends=("ui.exposure",))
         return UiConfig(exposure=exposure, hostname="", hosted_zone_id="", certificate_arn="",
                         allowed_cidrs=())
-    if exposure == "internet":
+    if exposure == "internet" and not sso.enabled:
         r.fail("ui.exposure", exposure,
-               "an internet-facing UI needs single sign-on (sso.*), which this version does "
-               "not configure yet; use internal (VPC/VPN) or portForward")
+               "an internet-facing UI needs single sign-on: set sso.issuerUrl, sso.clientId and "
+               "sso.clientSecret, or use internal (VPC/VPN) or portForward",
+               depends=("sso.issuerUrl", "sso.clientId", "sso.clientSecret"))
 
     if not hostname:
         r.fail("ui.hostname", hostname, f"required with ui.exposure {exposure}: "
@@ -886,10 +917,12 @@ def _ui(r: Reader, region: str, vpc_cidr: str) -> UiConfig:
     bad = [c for c in cidrs if not _is_network(c)]
     if bad:
         r.fail("ui.allowedCidrs", list(cidrs), f"{bad[0]!r} is not a CIDR such as 10.8.0.0/16")
-    elif world_open(cidrs):
+    # World-open only for an Internet-facing UI, which the check above
+    # allows only with single sign-on.
+    elif exposure != "internet" and world_open(cidrs):
         r.fail("ui.allowedCidrs", list(cidrs),
-               "may not admit the whole Internet (nor a prefix shorter than /8, /32 for IPv6); "
-               "list your VPN or office CIDRs")
+               "may not admit the whole Internet (nor a prefix shorter than /8, /32 for IPv6) "
+               f"with ui.exposure {exposure}; list your VPN or office CIDRs")
     return UiConfig(exposure=exposure, hostname=hostname, hosted_zone_id=zone, certificate_arn=certificate,
                     allowed_cidrs=cidrs or (vpc_cidr,))
 
@@ -900,6 +933,59 @@ def _is_network(cidr: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# ------------------------------------------------------------------ sso.* (issue 14 §4)
+
+# The roles the FAB auth manager creates (airflow.providers.fab ... security_manager).
+AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer")
+# The OAuth provider's name in FAB: part of the redirect URI
+# https://<host>/auth/oauth-authorized/oidc registered at the identity provider.
+SSO_PROVIDER = "oidc"
+# Single sign-on off (no sso.* keys set).
+SSO_OFF = SsoConfig(issuer_url="", client_id="", client_secret=None, role_mapping=(), default_role="")
+
+
+def _sso(r: Reader, raw: Mapping[str, Any]) -> SsoConfig:
+    issuer = r.string("sso.issuerUrl").strip().rstrip("/")
+    client_id = r.string("sso.clientId").strip()
+    secret_raw = raw.get(f"{PROJECT}:sso.clientSecret")
+    mapping_raw = r.strings("sso.roleMapping")
+    default_role = r.string("sso.defaultRole").strip()
+    core = {"sso.issuerUrl": issuer, "sso.clientId": client_id, "sso.clientSecret": secret_raw}
+    if not any(core.values()):
+        for key, value in (("sso.roleMapping", list(mapping_raw)), ("sso.defaultRole", default_role)):
+            if value:
+                raise ConfigError(key, value, "only used with single sign-on: set sso.issuerUrl, "
+                                  "sso.clientId and sso.clientSecret too")
+        return SSO_OFF
+    for key, value in core.items():
+        if not value:
+            given = ", ".join(k for k, v in core.items() if v)
+            raise ConfigError(key, value, f"single sign-on is half-configured ({given} set): set "
+                              "sso.issuerUrl, sso.clientId and sso.clientSecret together",
+                              secret=key == "sso.clientSecret")
+    if not re.fullmatch(r"https://[^/\s?#]+(/[^\s?#]*)?", issuer) or issuer.endswith("/.well-known/openid-configuration"):
+        raise ConfigError("sso.issuerUrl", issuer, "expected the OIDC issuer as an https:// URL, e.g. "
+                          "https://login.microsoftonline.com/<tenant>/v2.0 (without /.well-known/...)")
+    if not re.fullmatch(r"[^\s]{1,255}", client_id):
+        raise ConfigError("sso.clientId", client_id, "expected the client id, without spaces")
+    mapping = []
+    for entry in mapping_raw:
+        group, sep, role = entry.rpartition("=")
+        if not sep or not group.strip() or role.strip() not in AIRFLOW_ROLES:
+            raise ConfigError("sso.roleMapping", list(mapping_raw),
+                              f"{entry!r}: expected '<IdP group>=<role>' with a role of {', '.join(AIRFLOW_ROLES)}")
+        mapping.append((group.strip(), role.strip()))
+    if default_role and default_role not in AIRFLOW_ROLES:
+        raise ConfigError("sso.defaultRole", default_role,
+                          f"expected one of {', '.join(AIRFLOW_ROLES)}, or empty to refuse users in no mapped group")
+    if not mapping and not default_role:
+        raise ConfigError("sso.roleMapping", [], "with no sso.defaultRole every user would be refused: "
+                          "map at least one group ('<IdP group>=Admin') or set sso.defaultRole")
+    return SsoConfig(issuer_url=issuer, client_id=client_id,
+                     client_secret=pulumi.Output.secret(str(secret_raw).strip()),
+                     role_mapping=tuple(mapping), default_role=default_role)
 
 
 def check_ui_hostname_in_zone(ui: UiConfig, zone_name: str) -> None:
@@ -1078,6 +1164,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
     r.check_secrets_encrypted()
     region = _region(r, raw)
     production = r.boolean("production")
+    sso = r.run(_sso, r, raw) or SSO_OFF
     parts = dict(
         network=r.run(_network, r, region, production),
         cluster=r.run(_cluster, r, PROJECT, stack, production),
@@ -1088,14 +1175,14 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
                                                         lo=1, hi=3650))),
         airflow=r.run(_airflow, r),
         dags=r.run(_dags, r),
-        ui=r.run(_ui, r, region, r.string("network.cidr")),
+        ui=r.run(_ui, r, region, r.string("network.cidr"), sso),
         # Unknown secret keys (None): every value counts as encrypted here.
         secrets=r.run(_secrets, raw, raw.keys() if secret_keys is None else secret_keys),
     )
     cfg = None
     if all(v is not None for v in parts.values()):
         cfg = StackConfig(project=PROJECT, stack=stack, region=region, production=production,
-                          **parts)  # type: ignore[arg-type]
+                          sso=sso, **parts)  # type: ignore[arg-type]
         if catalog is not None and region:
             r.run(_check_region_offers, r, cfg, catalog)
     if r.errors or cfg is None:

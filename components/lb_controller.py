@@ -254,12 +254,14 @@ def load_balancer_name(cluster_name: str) -> str:
 
 def alb_ingress_values(*, exposure: str, hostname: str, certificate_arn: pulumi.Input[str],
                        allowed_cidrs: tuple[str, ...], alb_name: str,
-                       deletion_protection: bool) -> dict:
+                       deletion_protection: bool, access_logs_bucket: pulumi.Input[str] | None = None,
+                       access_logs_prefix: str = "alb") -> dict:
     """Chart values for the API server's Ingress as an HTTPS-only ALB.
 
     HTTP (80) only redirects to HTTPS (443); TLS 1.3/1.2 policy; the source
     allow-list; pods as IP targets, health-checked on the API server's health
-    path; invalid header fields dropped; deletion protection in production.
+    path; invalid header fields dropped; deletion protection in production;
+    access logs to ``access_logs_bucket`` under ``access_logs_prefix``.
     Task pods keep using the in-cluster execution API: the chart sets
     ``core.execution_api_server_url`` to the api-server Service
     (``http://airflow-api-server:8080/execution/``), and nothing here changes
@@ -268,6 +270,10 @@ def alb_ingress_values(*, exposure: str, hostname: str, certificate_arn: pulumi.
         "routing.http.drop_invalid_header_fields.enabled=true",
         f"deletion_protection.enabled={'true' if deletion_protection else 'false'}",
     ]
+    if access_logs_bucket is not None:
+        attributes += ["access_logs.s3.enabled=true",
+                       pulumi.Output.concat("access_logs.s3.bucket=", access_logs_bucket),
+                       f"access_logs.s3.prefix={access_logs_prefix}"]
     annotations = {
         "alb.ingress.kubernetes.io/load-balancer-name": alb_name,
         "alb.ingress.kubernetes.io/scheme": "internal" if exposure == "internal" else "internet-facing",
@@ -279,7 +285,8 @@ def alb_ingress_values(*, exposure: str, hostname: str, certificate_arn: pulumi.
         "alb.ingress.kubernetes.io/inbound-cidrs": ",".join(allowed_cidrs),
         "alb.ingress.kubernetes.io/healthcheck-path": HEALTH_PATH,
         "alb.ingress.kubernetes.io/success-codes": "200",
-        "alb.ingress.kubernetes.io/load-balancer-attributes": ",".join(attributes),
+        "alb.ingress.kubernetes.io/load-balancer-attributes": pulumi.Output.all(*attributes).apply(",".join)
+        if access_logs_bucket is not None else ",".join(attributes),
     }
     return {
         "ingress": {"apiServer": {

@@ -278,6 +278,9 @@ def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any
         zone_id = args.get("zoneId") or "Z0MOCK"
         return {"zoneId": zone_id, "name": MOCK_HOSTED_ZONE, "id": zone_id, "privateZone": False,
                 "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": []}
+    if token == "aws:elb/getServiceAccount:getServiceAccount":
+        # us-east-1's Elastic Load Balancing account (the ALB access-log writer).
+        return {"arn": "arn:aws:iam::127311923021:root", "id": "127311923021", "region": region}
     if token == "aws:lb/getLoadBalancer:getLoadBalancer":
         # The ALB the Load Balancer Controller created (found by name).
         lb = args.get("name") or "alb"

@@ -20,7 +20,7 @@ INTERNAL = {P + "ui.exposure": "internal", P + "ui.hostname": "airflow.example.c
 BAD_INPUTS = [
     ("dev", {P + "ui.exposure": "public"}, P + "ui.exposure", "portForward, internal, internet"),
     ("dev", {P + "ui.exposure": "internet", P + "ui.hostname": "airflow.example.com",
-             P + "ui.hostedZoneId": "Z0123456789EXAMPLE"}, P + "ui.exposure", "single sign-on"),
+             P + "ui.hostedZoneId": "Z0123456789EXAMPLE"}, P + "ui.exposure", "needs single sign-on"),
     ("dev", {**INTERNAL, P + "ui.allowedCidrs": ["0.0.0.0/0"]}, P + "ui.allowedCidrs", "whole Internet"),
     ("dev", {**INTERNAL, P + "ui.allowedCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, P + "ui.allowedCidrs",
      "whole Internet"),
@@ -135,6 +135,7 @@ def test_the_api_server_ingress_is_an_https_only_internal_alb(engine):
     assert (ingress["path"], ingress["pathType"]) == ("/", "Prefix")
     a = {k.removeprefix("alb.ingress.kubernetes.io/"): v for k, v in ingress["annotations"].items()}
     validation = rec.one("aws:acm/certificateValidation:CertificateValidation")
+    logs_bucket = rec.one("aws:s3/bucket:Bucket", "alb-logs-bucket").outputs["bucket"]
     assert a == {
         "load-balancer-name": "airflow-eks-prod-ui",
         "scheme": "internal",
@@ -147,7 +148,8 @@ def test_the_api_server_ingress_is_an_https_only_internal_alb(engine):
         "healthcheck-path": HEALTH_PATH,
         "success-codes": "200",
         "load-balancer-attributes":
-            "routing.http.drop_invalid_header_fields.enabled=true,deletion_protection.enabled=true",
+            "routing.http.drop_invalid_header_fields.enabled=true,deletion_protection.enabled=true,"
+            f"access_logs.s3.enabled=true,access_logs.s3.bucket={logs_bucket},access_logs.s3.prefix=alb",
     }
     assert json.loads(a["listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
 
