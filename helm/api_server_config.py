@@ -1,6 +1,6 @@
 # The API server's webserver_config.py (chart value apiServer.apiServerConfig;
 # the FAB auth manager reads it through [fab] config_file). Deployed as is by
-# components/airflow.py and run as is by tests/helm/test_sso_browser.py.
+# components/airflow.py and run as is by tests/airflow/test_sso_browser.py.
 # The chart passes this text through Helm's tpl: it must never hold a
 # double opening brace.
 #

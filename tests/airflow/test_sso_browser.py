@@ -136,7 +136,11 @@ def airflow(idp, tmp_path_factory):
         pytest.fail("the API server did not start:\n" + (home / "api-server.log").read_text()[-3000:])
     yield {"base": base, "db": home / "airflow.db", "log": home / "api-server.log", "env": env}
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
     log.close()
 
 
