@@ -10,11 +10,13 @@ import pytest
 
 from components.airflow import API_SERVER_CONFIG, SSO_SECRET
 from components.config import ConfigError
+from plan.engine import Secret
 
 P = "airflow-eks:"
 SECRET = "sso-client-secret-value-do-not-leak"
+SECRET_SET = Secret(SECRET)  # as `pulumi config set --secret` stores it
 SSO = {P + "sso.issuerUrl": "https://login.example.com/tenant/v2.0", P + "sso.clientId": "airflow-client",
-       P + "sso.clientSecret": SECRET,
+       P + "sso.clientSecret": SECRET_SET,
        P + "sso.roleMapping": ["airflow-admins=Admin", "data-team=User", "analysts=Viewer"]}
 INTERNET = {P + "ui.exposure": "internet", P + "ui.hostname": "airflow.example.com",
             P + "ui.hostedZoneId": "Z0123456789EXAMPLE", P + "ui.allowedCidrs": ["0.0.0.0/0"]}
@@ -22,7 +24,7 @@ INTERNET = {P + "ui.exposure": "internet", P + "ui.hostname": "airflow.example.c
 # (overrides, key named, fragment of what is allowed)
 BAD_INPUTS = [
     ({P + "sso.issuerUrl": SSO[P + "sso.issuerUrl"]}, P + "sso.clientId", "half-configured (sso.issuerUrl set)"),
-    ({P + "sso.clientId": "x", P + "sso.clientSecret": SECRET}, P + "sso.issuerUrl", "half-configured"),
+    ({P + "sso.clientId": "x", P + "sso.clientSecret": SECRET_SET}, P + "sso.issuerUrl", "half-configured"),
     ({**SSO, P + "sso.clientSecret": ""}, P + "sso.clientSecret", "half-configured"),
     ({**SSO, P + "sso.issuerUrl": "http://login.example.com"}, P + "sso.issuerUrl", "https://"),
     ({**SSO, P + "sso.issuerUrl": "https://idp.example.com/.well-known/openid-configuration"},

@@ -6,11 +6,12 @@ environment read from the airflow-sso Secret."""
 from __future__ import annotations
 
 from components.airflow import API_SERVER_CONFIG, SSO_SECRET
+from plan.engine import Secret
 from tests.helm.render import render_stack
 
 P = "airflow-eks:"
 SSO = {P + "sso.issuerUrl": "https://login.example.com/tenant/v2.0", P + "sso.clientId": "airflow-client",
-       P + "sso.clientSecret": "rendered-sso-secret", P + "sso.roleMapping": ["airflow-admins=Admin"]}
+       P + "sso.clientSecret": Secret("rendered-sso-secret"), P + "sso.roleMapping": ["airflow-admins=Admin"]}
 
 
 def test_the_rendered_ingress_is_the_https_only_alb(engine):
