@@ -1,12 +1,13 @@
 """airflow-eks: loads the stack config, builds the components, exports."""
 
 import pulumi
+import pulumi_aws as aws
 
 from components.airflow import NAMESPACE as AIRFLOW_NAMESPACE
 from components.airflow import Airflow, AirflowArgs
 from components.alb_logs import AlbAccessLogs, AlbAccessLogsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.bucket import Bucket, BucketArgs
+from components.bucket import AccessLogSource, Bucket, BucketArgs
 from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
 from components.config import load_stack_config, without_userinfo
 from components.database import Database, DatabaseArgs
@@ -27,18 +28,29 @@ from components.ui_dns import UiDnsRecord, UiDnsRecordArgs
 cfg = load_stack_config()
 prefix = f"{cfg.project}-{cfg.stack}"
 in_cluster_db = cfg.database.engine == "inCluster"
+database_id = f"{prefix}-metadata"
+# Looked up once and passed down (ARNs, aws:SourceAccount conditions).
+account_id = aws.get_caller_identity_output().account_id
+partition = aws.get_partition_output().partition
+flow_log_group = f"/{cfg.project}/{cfg.stack}/vpc-flow-logs"
 
 key = EncryptionKey(prefix, EncryptionKeyArgs(
     description=f"{prefix}: EKS secrets, RDS, S3 and log groups",
-    region=cfg.region, protect=cfg.production))
+    region=cfg.region, account_id=account_id, partition=partition, protect=cfg.production,
+    # Every log group of this stack, and no other (tests/test_main.py checks both ways).
+    log_group_names=(flow_log_group, f"/aws/eks/{cfg.cluster.name}/cluster",
+                     f"/aws/rds/instance/{database_id}/*")))
 
 network = Network(prefix, NetworkArgs(
     cidr=cfg.network.cidr,
     availability_zones=cfg.network.availability_zones,
     one_nat_per_az=cfg.network.nat_gateways == "onePerAz",
     cluster_name=cfg.cluster.name,
+    flow_log_group_name=flow_log_group,
     flow_log_retention_days=cfg.network.flow_log_retention_days,
     kms_key_arn=key.key_arn,
+    account_id=account_id,
+    protect=cfg.production,
     nat_instance_type=cfg.network.nat_instance.instance_type if cfg.network.nat_instance else None))
 
 cluster = Cluster(prefix, ClusterArgs(
@@ -49,6 +61,7 @@ cluster = Cluster(prefix, ClusterArgs(
     public_subnet_ids=network.public_subnet_ids,
     public_access_cidrs=cfg.cluster.public_access_cidrs,
     kms_key_arn=key.key_arn,
+    partition=partition,
     log_retention_days=cfg.cluster.log_retention_days,
     system=cfg.cluster.system,
     tasks=cfg.cluster.tasks,
@@ -69,7 +82,7 @@ ClusterAutoscaler(f"{prefix}-autoscaler", ClusterAutoscalerArgs(
 database: Database | InClusterPostgres
 if in_cluster_db:
     # Dev only (components/config.py refuses it in production): see README "Cost".
-    database = InClusterPostgres(f"{prefix}-metadata", InClusterPostgresArgs(
+    database = InClusterPostgres(database_id, InClusterPostgresArgs(
         provider=cluster.provider,
         engine_version=cfg.database.engine_version,
         storage_gib=cfg.database.allocated_storage_gib,
@@ -79,13 +92,15 @@ if in_cluster_db:
         storage_driver=[cluster.ebs_csi_driver]))
 else:
     # Depends on the network only, so RDS is created while EKS is.
-    database = Database(f"{prefix}-metadata", DatabaseArgs(
-        identifier=f"{prefix}-metadata",
+    database = Database(database_id, DatabaseArgs(
+        identifier=database_id,
         settings=cfg.database,
         vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids,
         client_security_group_id=cluster.node_security_group_id,
         kms_key_arn=key.key_arn,
+        account_id=account_id,
+        partition=partition,
         protect=cfg.production))
 
 logs = Bucket(f"{prefix}-logs", BucketArgs(
@@ -96,6 +111,16 @@ logs = Bucket(f"{prefix}-logs", BucketArgs(
 data = Bucket(f"{prefix}-data", BucketArgs(
     purpose="data", kms_key_arn=key.key_arn,
     noncurrent_version_days=cfg.buckets.noncurrent_version_retention_days,
+    protect=cfg.production))
+# S3 delivers server access logs only to an SSE-S3 bucket (FSBP S3.9).
+access_logs = Bucket(f"{prefix}-access-logs", BucketArgs(
+    purpose="access-logs", kms_key_arn=None,
+    expire_after_days=cfg.buckets.access_log_retention_days,
+    noncurrent_version_days=cfg.buckets.noncurrent_version_retention_days,
+    access_log_sources=[
+        AccessLogSource(bucket_name=logs.bucket_name, bucket_arn=logs.arn, prefix="logs/"),
+        AccessLogSource(bucket_name=data.bucket_name, bucket_arn=data.arn, prefix="data/")],
+    account_id=account_id,
     protect=cfg.production))
 
 # The UI's load balancer (ui.exposure internal/internet): the controller, the
@@ -173,6 +198,7 @@ pulumi.export("kubectlSetupCommand",
 pulumi.export("databaseEndpoint", database.endpoint)
 pulumi.export("logsBucket", logs.bucket_name)
 pulumi.export("dataBucket", data.bucket_name)
+pulumi.export("accessLogsBucket", access_logs.bucket_name)
 pulumi.export("portForwardCommand", airflow.port_forward_command)
 pulumi.export("uiUrl", f"https://{cfg.ui.hostname}" if cfg.ui.load_balanced else airflow.ui_url)
 pulumi.export("airflowAdminUsername", cfg.airflow.admin_username)

@@ -1,4 +1,4 @@
-"""Bucket: a private, encrypted, versioned S3 bucket (used for task logs and data).
+"""Bucket: a private, encrypted, versioned S3 bucket (task logs, data, S3 access logs).
 
 Creates the bucket and, as separate resources:
 - all four Block Public Access flags;
@@ -6,18 +6,24 @@ Creates the bucket and, as separate resources:
 - default encryption SSE-KMS with the stack's key and an S3 Bucket Key (the
   Bucket Key cuts KMS requests, and so their cost, by about 99%; a
   customer-managed key gives a key policy and a CloudTrail trail per decrypt,
-  which SSE-S3 does not);
+  which SSE-S3 does not); SSE-S3 for a bucket that receives S3 server access
+  logs, the only default encryption S3 log delivery supports;
+- for an access-log bucket, the server access logging (FSBP S3.9) of its
+  source buckets into it, one prefix per source;
 - versioning;
 - lifecycle rules: current objects expire after ``expire_after_days`` (task
   logs), noncurrent versions expire, incomplete multipart uploads are aborted
   after 7 days;
-- a bucket policy that denies every request made without TLS.
+- a bucket policy that denies every request made without TLS and, on an
+  access-log bucket, lets the S3 logging service write only the logs of the
+  named source buckets of this account, each under its own prefix.
 
 ``force_destroy`` only outside production; ``protect=True`` in production.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -29,19 +35,37 @@ ABORT_MULTIPART_DAYS = 7
 
 
 @dataclass(frozen=True, kw_only=True)
+class AccessLogSource:
+    """A bucket whose server access logs an access-log bucket receives."""
+
+    bucket_name: pulumi.Input[str]
+    """Name of the source bucket."""
+    bucket_arn: pulumi.Input[str]
+    """ARN of the source bucket (the logging service's ``aws:SourceArn``)."""
+    prefix: str
+    """Key prefix of its logs in the access-log bucket, e.g. ``data/``."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class BucketArgs:
     """Inputs of :class:`Bucket`."""
 
     purpose: str
-    """What the bucket holds, for its tags (``logs``, ``data``)."""
-    kms_key_arn: pulumi.Input[str]
-    """Key of the default SSE-KMS encryption."""
+    """What the bucket holds, for its tags (``logs``, ``data``, ``access-logs``)."""
+    kms_key_arn: pulumi.Input[str] | None
+    """Key of the default SSE-KMS encryption; None for SSE-S3, which only an
+    access-log bucket uses."""
     noncurrent_version_days: int
     """Days before noncurrent versions expire."""
     expire_after_days: int | None = None
     """Days before current objects expire; None keeps them."""
     protect: bool = False
     """Production: protect=True and no force_destroy."""
+    access_log_sources: Sequence[AccessLogSource] = ()
+    """Makes this the access-log bucket of these buckets (requires SSE-S3): it
+    turns their server access logging on, so that they need not exist after it."""
+    account_id: pulumi.Input[str] | None = None
+    """This account; required with ``access_log_sources`` (``aws:SourceAccount``)."""
 
 
 class Bucket(pulumi.ComponentResource):
@@ -53,6 +77,11 @@ class Bucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: BucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Bucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        if args.access_log_sources and (args.kms_key_arn is not None or args.account_id is None):
+            # S3 delivers server access logs only to SSE-S3 buckets.
+            raise ValueError(f"{name}: an access-log bucket needs kms_key_arn=None and account_id")
+        if args.kms_key_arn is None and not args.access_log_sources:
+            raise ValueError(f"{name}: only an access-log bucket may do without SSE-KMS")
 
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
@@ -73,8 +102,11 @@ class Bucket(pulumi.ComponentResource):
             rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=aws.s3.
                 BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn),
-                bucket_key_enabled=True)],
+                    sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn)
+                if args.kms_key_arn is not None else aws.s3.
+                BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"),
+                bucket_key_enabled=args.kms_key_arn is not None)],
             opts=child)
         versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=bucket.id,
@@ -101,16 +133,40 @@ class Bucket(pulumi.ComponentResource):
             f"{name}-lifecycle", bucket=bucket.id, rules=rules,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
 
-        tls_only = policy_document([Statement(
+        statements = [Statement(
             sid="DenyInsecureTransport",
             effect="Deny",
             actions=["s3:*"],
             principals=[Principal(type="*", identifiers=["*"])],
             resources=[bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
             conditions=[Condition(test="Bool", variable="aws:SecureTransport", values=["false"])],
-        )], parent=self)
-        aws.s3.BucketPolicy(f"{name}-policy", bucket=bucket.id, policy=tls_only.json,
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
+        )]
+        # ACLs are off (BucketOwnerEnforced), so the logging service writes by
+        # this policy: one statement per source, each only under its prefix.
+        for source in args.access_log_sources:
+            statements.append(Statement(
+                sid=f"S3ServerAccessLogs{source.prefix.strip('/').title().replace('-', '')}",
+                actions=["s3:PutObject"],
+                principals=[Principal(type="Service", identifiers=["logging.s3.amazonaws.com"])],
+                resources=[pulumi.Output.concat(bucket.arn, "/", source.prefix, "*")],
+                conditions=[
+                    Condition(test="ArnLike", variable="aws:SourceArn", values=[source.bucket_arn]),
+                    Condition(test="StringEquals", variable="aws:SourceAccount",
+                              values=[args.account_id or ""]),
+                ],
+            ))
+        policy = aws.s3.BucketPolicy(
+            f"{name}-policy", bucket=bucket.id, policy=policy_document(statements, parent=self).json,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
+        for source in args.access_log_sources:
+            aws.s3.BucketLogging(
+                f"{name}-from-{source.prefix.strip('/')}",
+                bucket=source.bucket_name,
+                target_bucket=bucket.bucket,
+                target_prefix=source.prefix,
+                # Delivery is checked against the policy: grant first.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            )
 
         self.bucket_name = bucket.bucket
         self.arn = bucket.arn

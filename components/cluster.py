@@ -5,9 +5,11 @@ Creates:
   provider, all five control-plane log types into a KMS-encrypted log group,
   Kubernetes secrets envelope-encrypted with the stack's rotating KMS key,
   private endpoint access, and public access limited to the configured CIDRs;
-- managed add-ons vpc-cni, coredns, kube-proxy (through pulumi-eks) and the EBS
-  CSI driver with its own IRSA role, plus an encrypted gp3 default StorageClass;
-- a node IAM role, registered through an EKS access entry;
+- managed add-ons coredns, kube-proxy (through pulumi-eks), the VPC CNI with
+  network policies and the EBS CSI driver, each of these two with its own IRSA
+  role, plus an encrypted gp3 default StorageClass;
+- a node IAM role (worker and ECR read-only policies, not the CNI policy),
+  registered through an EKS access entry;
 - two managed node groups in the private subnets, each on its own launch
   template: IMDSv2 required with a hop limit of 1 (pods cannot reach the node
   role), encrypted gp3 root volumes, no public IPs:
@@ -34,10 +36,12 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 NODE_GROUP_LABEL = "airflow-eks/node-group"
 TASKS_TAINT_KEY = "airflow-eks/tasks"
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
-_NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
-                  # aws-node runs on the host network, so it still reaches IMDS with
-                  # a hop limit of 1; pods on the pod network do not.
-                  "AmazonEKS_CNI_Policy")
+VPC_CNI_SERVICE_ACCOUNT = ("kube-system", "aws-node")
+# Not AmazonEKS_CNI_Policy: with it on the node role, every process on a node
+# that reaches IMDS (aws-node runs on the host network, so a hop limit of 1
+# does not stop host-network pods) could create and attach ENIs. The VPC CNI
+# gets it through its own IRSA role instead.
+_NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +62,8 @@ class ClusterArgs:
     """CIDRs allowed on the public endpoint; empty disables it."""
     kms_key_arn: pulumi.Input[str]
     """Key for the secrets envelope and the control-plane log group."""
+    partition: pulumi.Input[str]
+    """AWS partition of the managed policy ARNs."""
     log_retention_days: int
     """Retention of the control-plane log group."""
     system: NodeGroupConfig
@@ -65,7 +71,8 @@ class ClusterArgs:
     tasks: NodeGroupConfig
     """Tasks node group settings."""
     protect: bool
-    """EKS deletion protection (production)."""
+    """Production: EKS deletion protection, and protect=True on the cluster and
+    its control-plane (audit) log group."""
     system_subnet_ids: pulumi.Input[list[str]] | None = None
     """Subnets of the system node group; None: all private subnets. One zone's
     subnet when a database volume (EBS, one zone) must be mountable by every
@@ -87,7 +94,8 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        partition = args.partition
+        protected = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         # EKS would create this group itself, with no retention and no encryption.
         log_group = aws.cloudwatch.LogGroup(
@@ -95,7 +103,7 @@ class Cluster(pulumi.ComponentResource):
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn,
-            opts=child,
+            opts=protected,
         )
 
         node_role = aws.iam.Role(f"{name}-node-role", opts=child, assume_role_policy=service_trust_policy(
@@ -127,21 +135,48 @@ class Cluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             encryption_config_key_arn=args.kms_key_arn,
             deletion_protection=args.protect,
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            # The VPC CNI add-on is created below, with its IRSA role; inside
+            # eks.Cluster it could not be given one, as the role needs the
+            # OIDC provider that eks.Cluster creates.
+            use_default_vpc_cni=True,
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=True),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
             storage_classes={"gp3": eks.StorageClassArgs(
                 type="gp3", default=True, encrypted=True, allow_volume_expansion=True,
                 volume_binding_mode="WaitForFirstConsumer")},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[log_group]),
+        )
+        cluster_name = pulumi.Output.from_input(cluster.kubeconfig_json).apply(
+            lambda _: args.cluster_name)
+
+        cni_role = IrsaRole(f"{name}-vpc-cni", IrsaRoleArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_provider_url=cluster.oidc_provider_url,
+            namespace=VPC_CNI_SERVICE_ACCOUNT[0],
+            service_account=VPC_CNI_SERVICE_ACCOUNT[1],
+            managed_policy_arns=[pulumi.Output.concat(
+                "arn:", partition, ":iam::aws:policy/AmazonEKS_CNI_Policy")],
+        ), opts=child)
+        # Takes over the aws-node DaemonSet EKS bootstraps (OVERWRITE), before
+        # any node exists: nodes start with a CNI that has its role, and the
+        # node role needs no ENI permissions (terraform-aws-eks' before_compute).
+        vpc_cni = eks.VpcCniAddon(
+            f"{name}-vpc-cni",
+            cluster_name=cluster_name,
+            cluster_version=args.kubernetes_version,
+            service_account_role_arn=cni_role.arn,
+            enable_network_policy=True,
+            resolve_conflicts_on_create=eks.ResolveConflictsOnCreate.OVERWRITE,
+            resolve_conflicts_on_update=eks.ResolveConflictsOnUpdate.OVERWRITE,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, cni_role]),
         )
 
         node_groups = [
             self._node_group(name, "system", args.system, cluster, node_role,
                              args.system_subnet_ids if args.system_subnet_ids is not None
-                             else args.private_subnet_ids, taint=False),
+                             else args.private_subnet_ids, taint=False, after=[vpc_cni]),
             self._node_group(name, "tasks", args.tasks, cluster, node_role,
-                             args.private_subnet_ids, taint=True),
+                             args.private_subnet_ids, taint=True, after=[vpc_cni]),
         ]
 
         ebs_role = IrsaRole(f"{name}-ebs-csi", IrsaRoleArgs(
@@ -151,7 +186,8 @@ class Cluster(pulumi.ComponentResource):
             service_account=EBS_CSI_SERVICE_ACCOUNT[1],
             # AWS publishes and maintains this policy for the add-on; its
             # write actions are conditioned on the ebs.csi.aws.com tags.
-            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+            managed_policy_arns=[pulumi.Output.concat(
+                "arn:", partition, ":iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy")],
         ), opts=child)
         self.ebs_csi_driver = aws.eks.Addon(
             f"{name}-ebs-csi",
@@ -170,8 +206,7 @@ class Cluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=child,
         )
-        self.cluster_name = pulumi.Output.from_input(cluster.kubeconfig_json).apply(
-            lambda _: args.cluster_name)
+        self.cluster_name = cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.oidc_provider_arn = cluster.oidc_provider_arn
         self.oidc_provider_url = cluster.oidc_provider_url
@@ -186,7 +221,7 @@ class Cluster(pulumi.ComponentResource):
 
     def _node_group(self, name: str, group: str, cfg: NodeGroupConfig, cluster: eks.Cluster,
                     node_role: aws.iam.Role, subnet_ids: pulumi.Input[list[str]],
-                    *, taint: bool) -> eks.ManagedNodeGroup:
+                    *, taint: bool, after: list[pulumi.Resource]) -> eks.ManagedNodeGroup:
         child = pulumi.ResourceOptions(parent=self)
         template = aws.ec2.LaunchTemplate(
             f"{name}-{group}-lt",
@@ -224,5 +259,5 @@ class Cluster(pulumi.ComponentResource):
                                                effect="NO_SCHEDULE")] if taint else [],
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )

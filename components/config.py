@@ -237,6 +237,8 @@ class BucketsConfig:
     """Days before task logs expire."""
     noncurrent_version_retention_days: int
     """Days before noncurrent versions expire."""
+    access_log_retention_days: int
+    """Days before S3 server access logs expire."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1172,7 +1174,8 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
         buckets=r.run(lambda: BucketsConfig(
             task_log_retention_days=r.integer("buckets.taskLogRetentionDays", lo=1, hi=3650),
             noncurrent_version_retention_days=r.integer("buckets.noncurrentVersionRetentionDays",
-                                                        lo=1, hi=3650))),
+                                                        lo=1, hi=3650),
+            access_log_retention_days=r.integer("buckets.accessLogRetentionDays", lo=1, hi=3650))),
         airflow=r.run(_airflow, r),
         dags=r.run(_dags, r),
         ui=r.run(_ui, r, region, r.string("network.cidr"), sso),

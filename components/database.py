@@ -6,13 +6,15 @@ Creates:
 - a parameter group with ``rds.force_ssl=1``;
 - the ``postgresql`` and ``upgrade`` CloudWatch log groups, KMS-encrypted with
   a retention (RDS would otherwise create them with none);
-- an enhanced-monitoring role;
+- an enhanced-monitoring role that RDS may assume only for this account;
 - a generated master password (pulumi-random, held only as a Pulumi secret);
 - the instance: pinned major version with automatic minor upgrades, gp3 with
   storage autoscaling, encrypted with the stack's KMS key, not publicly
   accessible, Performance Insights (encrypted) and enhanced monitoring,
   tags copied to snapshots. In production: Multi-AZ, deletion protection, a
-  final snapshot, and ``protect=True``.
+  final snapshot under a unique name (a random suffix kept in the state),
+  automated backups retained after deletion, and ``protect=True`` on the
+  instance and its log groups.
 
 It hands on the SQLAlchemy URL of the database as a secret Output.
 """
@@ -50,8 +52,13 @@ class DatabaseArgs:
     """The only security group admitted on 5432 (the cluster's nodes and pods)."""
     kms_key_arn: pulumi.Input[str]
     """Key for storage, Performance Insights and the log groups."""
+    account_id: pulumi.Input[str]
+    """This account: RDS may assume the monitoring role only for its instances."""
+    partition: pulumi.Input[str]
+    """AWS partition of the managed policy ARN."""
     protect: bool
-    """Production: deletion protection, final snapshot, protect=True."""
+    """Production: deletion protection, a uniquely named final snapshot, automated
+    backups kept after deletion, protect=True on the instance and its log groups."""
 
 
 def connection_url(username: str, password: str, host: str, port: int, db_name: str) -> str:
@@ -106,15 +113,23 @@ class Database(pulumi.ComponentResource):
             name=f"/aws/rds/instance/{args.identifier}/{kind}",
             retention_in_days=s.log_retention_days,
             kms_key_id=args.kms_key_arn,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         ) for kind in LOG_EXPORTS]
 
         monitoring_role = aws.iam.Role(f"{name}-monitoring", opts=child, assume_role_policy=service_trust_policy(
-            "monitoring.rds.amazonaws.com", parent=self))
+            "monitoring.rds.amazonaws.com", source_account=args.account_id, parent=self))
         aws.iam.RolePolicyAttachment(
             f"{name}-monitoring-policy", role=monitoring_role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            policy_arn=pulumi.Output.concat(
+                "arn:", args.partition, ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"),
             opts=child)
+
+        # A fixed final-snapshot name makes the second deletion of an instance
+        # with this identifier fail (the first one's snapshot holds the name).
+        # Random once per identifier and kept in the state: no diff on later runs.
+        snapshot_suffix = random.RandomId(
+            f"{name}-final-snapshot-suffix", byte_length=4,
+            keepers={"identifier": args.identifier}, opts=child) if args.protect else None
 
         # Letters and digits only: URL-safe in the SQLAlchemy URL and pgbouncer's
         # userlist, and 40 of them give ~238 bits. Stored once, in the state, as a secret.
@@ -151,7 +166,11 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=args.protect,
             skip_final_snapshot=not args.protect,
-            final_snapshot_identifier=f"{args.identifier}-final" if args.protect else None,
+            final_snapshot_identifier=pulumi.Output.concat(
+                args.identifier, "-final-", snapshot_suffix.hex) if snapshot_suffix else None,
+            # The automated backups outlive the instance: a deletion, even a
+            # mistaken one past every protection, stays restorable.
+            delete_automated_backups=not args.protect,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=True,
             performance_insights_kms_key_id=args.kms_key_arn,

@@ -55,9 +55,18 @@ def policy_document(statements: Sequence[pulumi.Output[StatementArgs]], *,
         opts=pulumi.InvokeOutputOptions(parent=parent))
 
 
-def service_trust_policy(service: str, *, parent: pulumi.Resource) -> pulumi.Output[str]:
-    """Trust policy letting one AWS service principal assume a role."""
+def service_trust_policy(service: str, *, parent: pulumi.Resource,
+                         source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
+    """Trust policy letting one AWS service principal assume a role.
+
+    ``source_account``: for services that assume the role on behalf of a
+    resource (flow logs, RDS monitoring), only on behalf of this account's
+    resources (the confused-deputy guard AWS documents). EC2 instance roles
+    take none: EC2 sends no ``aws:SourceAccount``."""
+    conditions = [] if source_account is None else [
+        Condition(test="StringEquals", variable="aws:SourceAccount", values=[source_account])]
     return policy_document([Statement(
         actions=["sts:AssumeRole"],
         principals=[Principal(type="Service", identifiers=[service])],
+        conditions=conditions,
     )], parent=parent).json

@@ -32,7 +32,7 @@ class IrsaRoleArgs:
     """Name of the service account."""
     statements: Sequence[pulumi.Output[StatementArgs]] = ()
     """Permissions, each scoped to exact resources. Empty: no inline policy."""
-    managed_policy_arns: Sequence[str] = ()
+    managed_policy_arns: Sequence[pulumi.Input[str]] = ()
     """AWS-managed policies to attach (only for AWS add-ons that publish one)."""
 
 

@@ -24,6 +24,13 @@ class EncryptionKeyArgs:
     """What the key protects, shown in the KMS console."""
     region: str
     """Region whose CloudWatch Logs service may use the key."""
+    account_id: pulumi.Input[str]
+    """This account: its root administers the key; log groups are in it."""
+    partition: pulumi.Input[str]
+    """AWS partition of the ARNs (``aws``, ``aws-cn``, ``aws-us-gov``)."""
+    log_group_names: tuple[str, ...]
+    """Names (``*`` wildcards allowed) of this stack's log groups: the only ones
+    CloudWatch Logs may use the key for."""
     protect: bool
     """Protect the key from deletion (production)."""
     deletion_window_days: int = 30
@@ -39,11 +46,14 @@ class EncryptionKey(pulumi.ComponentResource):
     def __init__(self, name: str, args: EncryptionKeyArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:EncryptionKey", name, None, opts)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        root = pulumi.Output.concat("arn:", partition.partition, ":iam::", account.account_id, ":root")
-        log_groups = pulumi.Output.concat("arn:", partition.partition, ":logs:", args.region, ":",
-                                          account.account_id, ":log-group:*")
+        if not args.log_group_names:
+            raise ValueError("EncryptionKeyArgs.log_group_names: name this stack's log groups")
+        root = pulumi.Output.concat("arn:", args.partition, ":iam::", args.account_id, ":root")
+        # Not log-group:*: another stack's or team's group in this account may not
+        # borrow this stack's key.
+        log_groups = [pulumi.Output.concat("arn:", args.partition, ":logs:", args.region, ":",
+                                           args.account_id, ":log-group:", group)
+                      for group in args.log_group_names]
         policy = policy_document([
             # The account root keeps administration, as in the KMS default key policy;
             # without it the key becomes unmanageable. IAM policies grant the rest.
@@ -57,7 +67,7 @@ class EncryptionKey(pulumi.ComponentResource):
                                             identifiers=[f"logs.{args.region}.amazonaws.com"])],
                       conditions=[Condition(test="ArnLike",
                                             variable="kms:EncryptionContext:aws:logs:arn",
-                                            values=[log_groups])]),
+                                            values=log_groups)]),
         ], parent=self)
 
         key = aws.kms.Key(

@@ -37,10 +37,16 @@ class NetworkArgs:
     """One NAT gateway per AZ (HA) instead of a single one (cheapest)."""
     cluster_name: str
     """EKS cluster name, for the ``kubernetes.io/cluster/<name>`` subnet tag."""
+    flow_log_group_name: str
+    """Name of the flow-log group (under the stack's prefix, which the key policy names)."""
     flow_log_retention_days: int
     """Retention of the flow-log group."""
     kms_key_arn: pulumi.Input[str]
     """Key that encrypts the flow-log group."""
+    account_id: pulumi.Input[str]
+    """This account: the flow-log service may assume the role only for its VPCs."""
+    protect: bool
+    """Production: the flow-log group cannot be deleted by `pulumi up`/`destroy`."""
     nat_instance_type: str | None = None
     """A NAT instance of this (Graviton) type instead of NAT gateways; None for gateways."""
 
@@ -93,12 +99,13 @@ class Network(pulumi.ComponentResource):
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
+            name=args.flow_log_group_name,
             retention_in_days=args.flow_log_retention_days,
             kms_key_id=args.kms_key_arn,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         role = aws.iam.Role(f"{name}-flow-logs-role", opts=child, assume_role_policy=service_trust_policy(
-            "vpc-flow-logs.amazonaws.com", parent=self))
+            "vpc-flow-logs.amazonaws.com", source_account=args.account_id, parent=self))
         write = policy_document([Statement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents",
                      "logs:DescribeLogStreams"],

@@ -236,6 +236,10 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
     if typ == "random:index/randomBytes:RandomBytes":
         raw = hashlib.sha256(f"{MOCK_SECRET_PREFIX}/{name}".encode()).digest()
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    if typ == "random:index/randomId:RandomId":
+        raw = hashlib.sha256(f"randomid/{name}".encode()).digest()[:int(inputs.get("byteLength", 8))]
+        return {"hex": raw.hex(), "b64Url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+                "dec": str(int.from_bytes(raw, "big"))}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:launch-template/lt-{_digest(name)}"}
     if typ == "aws:acm/certificate:Certificate":

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
-from plan.engine import MOCK_SECRET_PREFIX, Secret, walk
+from plan.engine import ACCOUNT, MOCK_SECRET_PREFIX, Secret, walk
+from tests.conftest import policy_of, statements
 
 STACKS = ["dev", "prod"]
 EXPORTS = {"clusterName", "kubeconfig", "oidcProviderArn", "vpcId", "privateSubnetIds",
            "publicSubnetIds", "kubectlSetupCommand", "databaseEndpoint", "logsBucket", "dataBucket",
            "portForwardCommand", "uiUrl", "dagsRepo", "dagsRevision", "airflowAdminUsername",
-           "airflowAdminPassword", "connectionsPrefix", "variablesPrefix"}
+           "airflowAdminPassword", "connectionsPrefix", "variablesPrefix", "accessLogsBucket"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -51,7 +54,8 @@ def test_rds_is_built_in_parallel_with_eks(engine, stack):
 
 
 def test_stateful_resources_protected_in_production_only(engine):
-    stateful = ("aws:rds/instance:Instance", "aws:kms/key:Key", "aws:s3/bucket:Bucket")
+    stateful = ("aws:rds/instance:Instance", "aws:kms/key:Key", "aws:s3/bucket:Bucket",
+                "aws:cloudwatch/logGroup:LogGroup", "eks:index:Cluster")
     for stack, expected in (("prod", True), ("dev", False)):
         rec = engine.program(stack)
         for typ in stateful:
@@ -65,3 +69,30 @@ def test_every_child_is_named_after_its_component(engine):
         parent = index.get(r.parent)
         if parent is not None and parent.type.startswith("airflow-eks:index:"):
             assert r.name.startswith(parent.name + "-"), (parent.name, r.name)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_serves_exactly_this_stacks_log_groups(engine, stack):
+    rec = engine.program(stack)
+    (grant,) = [s for s in statements(policy_of(rec.one("aws:kms/key:Key")))
+                if s.get("Sid") == "CloudWatchLogs"]
+    patterns = grant["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    groups = [f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{g.plain_inputs['name']}"
+              for g in rec.of_type("aws:cloudwatch/logGroup:LogGroup")]
+    assert len(groups) >= 4
+    # every group can use the key, and every pattern is one of this stack's groups
+    assert [g for g in groups if not any(fnmatch.fnmatchcase(g, p) for p in patterns)] == []
+    assert [p for p in patterns if not any(fnmatch.fnmatchcase(g, p) for g in groups)] == []
+    assert all(f"airflow-eks-{stack}" in p or f"/airflow-eks/{stack}/" in p for p in patterns)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_buckets_send_server_access_logs(engine, stack):
+    rec = engine.program(stack)
+    buckets = {b.plain_inputs["tags"]["airflow-eks/purpose"]: b for b in rec.of_type("aws:s3/bucket:Bucket")}
+    assert set(buckets) == {"logs", "data", "access-logs"}
+    logging = {r.plain_inputs["bucket"]: r.plain_inputs["targetBucket"]
+               for r in rec.of_type("aws:s3/bucketLogging:BucketLogging")}
+    target = buckets["access-logs"].outputs["bucket"]
+    assert logging == {buckets["logs"].outputs["bucket"]: target, buckets["data"].outputs["bucket"]: target}
+    assert rec.exports["accessLogsBucket"] == target

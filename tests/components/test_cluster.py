@@ -14,7 +14,7 @@ def build(engine, stack="dev", cidrs=("203.0.113.0/24",)):
         cluster_name=cfg.cluster.name, kubernetes_version=cfg.cluster.kubernetes_version,
         vpc_id="vpc-1", private_subnet_ids=["subnet-p1", "subnet-p2"],
         public_subnet_ids=["subnet-u1", "subnet-u2"], public_access_cidrs=cidrs,
-        kms_key_arn=KEY, log_retention_days=14, system=cfg.cluster.system,
+        kms_key_arn=KEY, partition="aws", log_retention_days=14, system=cfg.cluster.system,
         tasks=cfg.cluster.tasks, protect=cfg.production)), stack=stack)
 
 
@@ -67,7 +67,7 @@ def test_node_groups_private_scaled_labelled_and_tasks_tainted(engine):
 
 def test_ebs_csi_addon_with_its_own_irsa_role(engine):
     rec = build(engine)
-    addon = rec.one("aws:eks/addon:Addon").plain_inputs
+    addon = rec.one("aws:eks/addon:Addon", "ebs-csi").plain_inputs
     assert addon["addonName"] == "aws-ebs-csi-driver"
     role = rec.one("aws:iam/role:Role", "ebs-csi-role")
     assert addon["serviceAccountRoleArn"] == role.outputs["arn"]
@@ -76,6 +76,35 @@ def test_ebs_csi_addon_with_its_own_irsa_role(engine):
     assert subs == [["system:serviceaccount:kube-system:ebs-csi-controller-sa"]]
 
 
-def test_production_cluster_has_deletion_protection(engine):
-    assert build(engine, "prod").one("eks:index:Cluster").plain_inputs["deletionProtection"] is True
-    assert build(engine, "dev").one("eks:index:Cluster").plain_inputs["deletionProtection"] is False
+def test_vpc_cni_has_its_own_irsa_role_and_the_node_role_no_cni_policy(engine):
+    rec = build(engine)
+    eks = rec.one("eks:index:Cluster")
+    # pulumi-eks' own vpc-cni add-on could not take a role that needs its OIDC provider.
+    assert eks.plain_inputs["useDefaultVpcCni"] is True and "vpcCniOptions" not in eks.plain_inputs
+    cni = rec.one("eks:index:VpcCniAddon")
+    role = rec.one("aws:iam/role:Role", "vpc-cni-role")
+    assert cni.plain_inputs["serviceAccountRoleArn"] == role.outputs["arn"]
+    assert cni.plain_inputs["enableNetworkPolicy"] is True
+    assert cni.plain_inputs["resolveConflictsOnCreate"] == "OVERWRITE"
+    (trust,) = statements(policy_of(role, "assumeRolePolicy"))
+    subs = [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    assert subs == [["system:serviceaccount:kube-system:aws-node"]]
+    attached = {a.name: a.plain_inputs["policyArn"]
+                for a in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    assert attached["c-vpc-cni-managed-0"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    node = {arn for name, arn in attached.items() if name.startswith("c-node-")}
+    assert node == {"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+                    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"}
+    # Nodes start only once the CNI runs with its role: without the node
+    # role's CNI policy, an earlier node would never become Ready.
+    for group in rec.of_type("eks:index:ManagedNodeGroup"):
+        assert cni.urn in group.dependencies
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_production_cluster_and_audit_log_group_protected(engine, stack):
+    rec = build(engine, stack)
+    production = stack == "prod"
+    eks = rec.one("eks:index:Cluster")
+    assert eks.plain_inputs["deletionProtection"] is production and eks.protect is production
+    assert rec.one("aws:cloudwatch/logGroup:LogGroup").protect is production

@@ -4,6 +4,7 @@ import pytest
 
 from components.database import Database, DatabaseArgs
 from plan.engine import walk
+from tests.conftest import policy_of, statements
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k"
 
@@ -16,7 +17,7 @@ def build(engine, stack):
         holder["db"] = Database("db", DatabaseArgs(
             identifier=f"airflow-eks-{stack}-metadata", settings=cfg.database, vpc_id="vpc-1",
             subnet_ids=["subnet-p1", "subnet-p2"], client_security_group_id="sg-cluster",
-            kms_key_arn=KEY, protect=cfg.production))
+            kms_key_arn=KEY, account_id="123456789012", partition="aws", protect=cfg.production))
     return engine.build(fn, stack=stack)
 
 
@@ -40,12 +41,33 @@ def test_instance_security_and_operations(engine, stack):
     if stack == "prod":
         assert i["multiAz"] is True and i["backupRetentionPeriod"] >= 7
         assert i["deletionProtection"] is True and i["skipFinalSnapshot"] is False
-        assert i["finalSnapshotIdentifier"] == "airflow-eks-prod-metadata-final"
+        assert i["deleteAutomatedBackups"] is False
         assert db.protect is True
     else:
         assert i["multiAz"] is False and i["backupRetentionPeriod"] == 1
         assert i["deletionProtection"] is False and i["skipFinalSnapshot"] is True
+        assert i["deleteAutomatedBackups"] is True
         assert db.protect is False
+    assert all(g.protect is (stack == "prod") for g in rec.of_type("aws:cloudwatch/logGroup:LogGroup"))
+
+
+def test_final_snapshot_name_is_unique_per_instance_and_stable(engine):
+    rec = build(engine, "prod")
+    suffix = rec.one("random:index/randomId:RandomId")
+    # Drawn once per identifier and kept in the state: a later `pulumi up` keeps
+    # the name, a new instance (new identifier, or a new stack) gets a new one.
+    assert suffix.plain_inputs["keepers"] == {"identifier": "airflow-eks-prod-metadata"}
+    name = rec.one("aws:rds/instance:Instance").plain_inputs["finalSnapshotIdentifier"]
+    assert name == f"airflow-eks-prod-metadata-final-{suffix.outputs['hex']}"
+    assert len(suffix.outputs["hex"]) == 8
+    assert not build(engine, "dev").of_type("random:index/randomId:RandomId")
+
+
+def test_monitoring_role_assumable_only_for_this_account(engine):
+    rec = build(engine, "dev")
+    (trust,) = statements(policy_of(rec.one("aws:iam/role:Role", "monitoring"), "assumeRolePolicy"))
+    assert trust["Principal"] == {"Service": ["monitoring.rds.amazonaws.com"]}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ["123456789012"]}}
 
 
 def test_only_the_cluster_security_group_reaches_5432(engine):

@@ -3,10 +3,13 @@
 from components.kms import EncryptionKey, EncryptionKeyArgs
 from tests.conftest import policy_of, statements
 
+GROUPS = ("/airflow-eks/dev/vpc-flow-logs", "/aws/rds/instance/airflow-eks-dev-metadata/*")
+
 
 def build(engine, protect):
     return engine.build(lambda: EncryptionKey("k", EncryptionKeyArgs(
-        description="test", region="us-east-1", protect=protect)))
+        description="test", region="us-east-1", account_id="123456789012", partition="aws",
+        log_group_names=GROUPS, protect=protect)))
 
 
 def test_key_rotates_and_is_protected_in_production(engine):
@@ -18,9 +21,11 @@ def test_key_rotates_and_is_protected_in_production(engine):
     assert rec.one("aws:kms/alias:Alias").plain_inputs["name"] == "alias/k"
 
 
-def test_logs_service_limited_to_this_accounts_log_groups(engine):
+def test_logs_service_limited_to_this_stacks_log_groups(engine):
     key = build(engine, protect=False).one("aws:kms/key:Key")
     logs = [s for s in statements(policy_of(key)) if s.get("Sid") == "CloudWatchLogs"][0]
     assert logs["Principal"] == {"Service": ["logs.us-east-1.amazonaws.com"]}
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == [
-        "arn:aws:logs:us-east-1:123456789012:log-group:*"]
+        f"arn:aws:logs:us-east-1:123456789012:log-group:{g}" for g in GROUPS]
+    admin = [s for s in statements(policy_of(key)) if s.get("Sid") == "AccountAdministration"][0]
+    assert admin["Principal"] == {"AWS": ["arn:aws:iam::123456789012:root"]}

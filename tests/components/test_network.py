@@ -6,11 +6,12 @@ from components.network import Network, NetworkArgs, subnet_masks
 from tests.conftest import policy_of, statements
 
 
-def build(engine, azs=("us-east-1a", "us-east-1b"), per_az=False):
+def build(engine, azs=("us-east-1a", "us-east-1b"), per_az=False, protect=False):
     return engine.build(lambda: Network("net", NetworkArgs(
         cidr="10.20.0.0/16", availability_zones=azs, one_nat_per_az=per_az,
-        cluster_name="airflow-eks-test", flow_log_retention_days=14,
-        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")))
+        cluster_name="airflow-eks-test", flow_log_group_name="/airflow-eks/test/vpc-flow-logs",
+        flow_log_retention_days=14, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        account_id="123456789012", protect=protect)))
 
 
 @pytest.mark.parametrize("per_az,strategy", [(False, "Single"), (True, "OnePerAz")])
@@ -46,5 +47,18 @@ def test_flow_logs_capture_everything_into_an_encrypted_group(engine):
     assert flow["trafficType"] == "ALL" and flow["logDestinationType"] == "cloud-watch-logs"
     group = rec.one("aws:cloudwatch/logGroup:LogGroup").plain_inputs
     assert group["kmsKeyId"].startswith("arn:aws:kms:") and group["retentionInDays"] == 14
+    assert group["name"] == "/airflow-eks/test/vpc-flow-logs"
     allowed = statements(policy_of(rec.one("aws:iam/rolePolicy:RolePolicy")))
     assert all(r.startswith("arn:aws:logs:") for s in allowed for r in s["Resource"])
+
+
+def test_flow_logs_role_assumable_only_for_this_account(engine):
+    role = build(engine).one("aws:iam/role:Role", "flow-logs-role")
+    (trust,) = statements(policy_of(role, "assumeRolePolicy"))
+    assert trust["Principal"] == {"Service": ["vpc-flow-logs.amazonaws.com"]}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ["123456789012"]}}
+
+
+@pytest.mark.parametrize("protect", [False, True])
+def test_flow_log_group_protected_in_production(engine, protect):
+    assert build(engine, protect=protect).one("aws:cloudwatch/logGroup:LogGroup").protect is protect
