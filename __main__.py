@@ -19,6 +19,7 @@ from components.lb_controller import (
     load_balancer_name,
 )
 from components.metadata_postgres import InClusterPostgres, InClusterPostgresArgs
+from components.monitoring import Monitoring, MonitoringArgs, airflow_env
 from components.network import Network, NetworkArgs
 from components.secrets import AirflowSecrets, AirflowSecretsArgs, secrets_prefix
 from components.ui_certificate import UiCertificate, UiCertificateArgs
@@ -33,13 +34,15 @@ database_id = f"{prefix}-metadata"
 account_id = aws.get_caller_identity_output().account_id
 partition = aws.get_partition_output().partition
 flow_log_group = f"/{cfg.project}/{cfg.stack}/vpc-flow-logs"
+# Where the CloudWatch observability add-on's Fluent Bit writes container stdout.
+container_log_group = f"/aws/containerinsights/{cfg.cluster.name}/application"
 
 key = EncryptionKey(prefix, EncryptionKeyArgs(
     description=f"{prefix}: EKS secrets, RDS, S3 and log groups",
     region=cfg.region, account_id=account_id, partition=partition, protect=cfg.production,
     # Every log group of this stack, and no other (tests/test_main.py checks both ways).
     log_group_names=(flow_log_group, f"/aws/eks/{cfg.cluster.name}/cluster",
-                     f"/aws/rds/instance/{database_id}/*")))
+                     f"/aws/rds/instance/{database_id}/*", container_log_group)))
 
 network = Network(prefix, NetworkArgs(
     cidr=cfg.network.cidr,
@@ -158,6 +161,25 @@ secrets = AirflowSecrets(f"{prefix}-secrets", AirflowSecretsArgs(
     connections=cfg.secrets.connections, variables=cfg.secrets.variables,
     kms_key_arn=key.key_arn, recovery_window_days=7 if cfg.production else 0))
 
+monitoring = Monitoring(f"{prefix}-monitoring", MonitoringArgs(
+    settings=cfg.monitoring,
+    stack=cfg.stack,
+    region=cfg.region,
+    account_id=account_id,
+    partition=partition,
+    kms_key_arn=key.key_arn,
+    cluster_name=cluster.cluster_name,
+    container_log_group_name=container_log_group,
+    metrics_namespace=f"{cfg.project}/{cfg.stack}",
+    provider=cluster.provider,
+    oidc_provider_arn=cluster.oidc_provider_arn,
+    oidc_provider_url=cluster.oidc_provider_url,
+    node_selector={NODE_GROUP_LABEL: "system"},
+    database_identifier=database_id,
+    database_instance_class=cfg.database.instance_class,
+    database_allocated_storage_gib=cfg.database.allocated_storage_gib,
+    protect=cfg.production))
+
 airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     provider=cluster.provider,
     oidc_provider_arn=cluster.oidc_provider_arn,
@@ -180,7 +202,9 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     secrets_read_arns=secrets.read_arns,
     extra_values=ui_values,
     release_depends_on=before_airflow,
-    sso=cfg.sso))
+    sso=cfg.sso,
+    extra_env=airflow_env(topic_arn=monitoring.topic_arn),
+    alerts_topic_arn=monitoring.topic_arn))
 
 if cfg.ui.load_balanced and cfg.ui.hosted_zone_id:
     UiDnsRecord(f"{prefix}-ui-dns", UiDnsRecordArgs(
@@ -199,6 +223,8 @@ pulumi.export("databaseEndpoint", database.endpoint)
 pulumi.export("logsBucket", logs.bucket_name)
 pulumi.export("dataBucket", data.bucket_name)
 pulumi.export("accessLogsBucket", access_logs.bucket_name)
+pulumi.export("alertsTopicArn", monitoring.topic_arn)
+pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("portForwardCommand", airflow.port_forward_command)
 pulumi.export("uiUrl", f"https://{cfg.ui.hostname}" if cfg.ui.load_balanced else airflow.ui_url)
 pulumi.export("airflowAdminUsername", cfg.airflow.admin_username)

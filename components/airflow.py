@@ -38,7 +38,7 @@ import hashlib
 import json
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -137,6 +137,11 @@ class AirflowArgs:
     (dev): plaintext inside the cluster's private network (README "Known gaps")."""
     sso: SsoConfig | None = None
     """Single sign-on through the identity provider; None or disabled: password login."""
+    extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """More environment for every Airflow container, task pods included
+    (StatsD settings, ``AIRFLOW_VAR_ALERTS_TOPIC_ARN``)."""
+    alerts_topic_arn: pulumi.Input[str] | None = None
+    """The stack's alarm topic: task pods may publish failure notices to it."""
 
 
 # ------------------------------------------------------------- pure helpers
@@ -277,7 +282,8 @@ def migration_script(pools: Sequence[tuple[str, int]]) -> str:
 
 
 def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pulumi.Input[str],
-                    key_arn: pulumi.Input[str], region: str) -> list[pulumi.Output[StatementArgs]]:
+                    key_arn: pulumi.Input[str], region: str,
+                    alerts_topic_arn: pulumi.Input[str] | None = None) -> list[pulumi.Output[StatementArgs]]:
     """Least privilege per component: the API server reads logs; the scheduler,
     triggerer and dag processor write them (S3 log writes read the old object
     to append); task pods write logs and read/write the data bucket.
@@ -316,6 +322,15 @@ def role_statements(component: str, *, logs_arn: pulumi.Input[str], data_arn: pu
         resources=[key_arn],
         conditions=[Condition(test="StringEquals", variable="kms:ViaService",
                               values=[f"s3.{region}.amazonaws.com"])]))
+    if component == "workers" and alerts_topic_arn is not None:
+        # The DAGs' failure notifier publishes to the KMS-encrypted alarm topic.
+        statements += [
+            Statement(sid="PublishFailureNotices", actions=["sns:Publish"], resources=[alerts_topic_arn]),
+            Statement(sid="UseTopicKeyThroughSns", actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                      resources=[key_arn],
+                      conditions=[Condition(test="StringEquals", variable="kms:ViaService",
+                                            values=[f"sns.{region}.amazonaws.com"])]),
+        ]
     return statements
 
 
@@ -429,6 +444,7 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
             {"name": f"AIRFLOW_CONN_{LOGS_CONN_ID.upper()}", "value": aws_conn},
             {"name": "AIRFLOW_CONN_AWS_DEFAULT", "value": aws_conn},
             {"name": "AIRFLOW_VAR_DATA_BUCKET", "value": args.data_bucket_name},
+            *({"name": k, "value": v} for k, v in args.extra_env.items()),
         ],
         "config": {"logging": {
             "remote_base_log_folder": pulumi.Output.concat("s3://", args.logs_bucket_name,
@@ -581,7 +597,8 @@ class Airflow(pulumi.ComponentResource):
                 service_account=sa,
                 statements=role_statements(component, logs_arn=args.logs_bucket_arn,
                                            data_arn=args.data_bucket_arn,
-                                           key_arn=args.kms_key_arn, region=args.region)
+                                           key_arn=args.kms_key_arn, region=args.region,
+                                           alerts_topic_arn=args.alerts_topic_arn)
                 + secrets_statements(component, read_arns=args.secrets_read_arns,
                                      key_arn=args.kms_key_arn, region=args.region),
             ), opts=child)

@@ -264,6 +264,18 @@ class AirflowConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    """Where alarms go, and how long container logs stay."""
+
+    alert_emails: tuple[str, ...]
+    """Addresses subscribed to the alarm topic."""
+    https_endpoint: pulumi.Output[str] | None
+    """Secret HTTPS endpoint subscribed to the topic; None when unset."""
+    log_retention_days: int
+    """Retention of the container log group (a CloudWatch Logs value)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class DagsConfig:
     """Where DAGs come from. The one place a future GitDagBundle would read too."""
 
@@ -386,6 +398,8 @@ class StackConfig:
     """Connections and Variables kept in Secrets Manager."""
     sso: SsoConfig
     """Single sign-on (off unless sso.issuerUrl is set)."""
+    monitoring: MonitoringConfig
+    """Alarm recipients and container log retention."""
 
 
 # -------------------------------------------------------------------- reading
@@ -1151,6 +1165,38 @@ def _check_region_offers(r: Reader, cfg: StackConfig, catalog: RegionCatalog) ->
         r.run(check_ui_hostname_in_zone, cfg.ui, catalog.hosted_zone_name(cfg.ui.hosted_zone_id))
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+
+
+def _monitoring(r: Reader, raw: Mapping[str, Any], production: bool,
+                secret_keys: Collection[str]) -> MonitoringConfig:
+    emails = r.strings("monitoring.alertEmails")
+    for email in emails:
+        if not _EMAIL.fullmatch(email) or len(email) > 254:
+            raise ConfigError("monitoring.alertEmails", list(emails),
+                              f"{email!r} is not an email address such as oncall@example.com")
+    if len(set(emails)) != len(emails):
+        raise ConfigError("monitoring.alertEmails", list(emails), "expected each address once")
+    endpoint_raw = raw.get(f"{PROJECT}:monitoring.httpsEndpoint")
+    endpoint = None
+    if endpoint_raw:
+        if f"{PROJECT}:monitoring.httpsEndpoint" not in secret_keys:
+            raise ConfigError("monitoring.httpsEndpoint", endpoint_raw,
+                              "must be a secret: pulumi config set --secret monitoring.httpsEndpoint <url>",
+                              secret=True)
+        if not re.fullmatch(r"https://[^/\s:@]+(:\d+)?(/\S*)?", str(endpoint_raw).strip()):
+            raise ConfigError("monitoring.httpsEndpoint", endpoint_raw,
+                              "expected an https:// URL (SNS delivers alarms there)", secret=True)
+        endpoint = pulumi.Output.secret(str(endpoint_raw).strip())
+    if production and not emails and endpoint is None:
+        raise ConfigError("monitoring.alertEmails", [],
+                          "a production stack needs at least one address (or monitoring.httpsEndpoint): "
+                          "alarms must reach someone")
+    return MonitoringConfig(alert_emails=emails, https_endpoint=endpoint,
+                            log_retention_days=r.retention("monitoring.logRetentionDays"))
+
+
 def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
                        decls: Mapping[str, Declaration] | None = None,
                        secret_keys: Sequence[str] | None = None,
@@ -1181,6 +1227,8 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
         ui=r.run(_ui, r, region, r.string("network.cidr"), sso),
         # Unknown secret keys (None): every value counts as encrypted here.
         secrets=r.run(_secrets, raw, raw.keys() if secret_keys is None else secret_keys),
+        monitoring=r.run(_monitoring, r, raw, production,
+                         raw.keys() if secret_keys is None else secret_keys),
     )
     cfg = None
     if all(v is not None for v in parts.values()):

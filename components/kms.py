@@ -1,7 +1,7 @@
 """EncryptionKey: a customer-managed KMS key with yearly rotation and an alias.
 
 One key per stack encrypts the EKS secrets envelope, RDS storage and
-Performance Insights, and the stack's CloudWatch log groups. One key instead
+Performance Insights, the stack's CloudWatch log groups and its alarm topic. One key instead
 of one per service keeps dev within its cost target ($1/month per key); the
 key policy still names each service that may use it.
 """
@@ -68,6 +68,12 @@ class EncryptionKey(pulumi.ComponentResource):
                       conditions=[Condition(test="ArnLike",
                                             variable="kms:EncryptionContext:aws:logs:arn",
                                             values=log_groups)]),
+            # CloudWatch alarms publish to the stack's SNS topic, which this key
+            # encrypts; the AWS-managed aws/sns key could not grant this.
+            Statement(sid="CloudWatchAlarmsToEncryptedTopic",
+                      actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                      resources=["*"],
+                      principals=[Principal(type="Service", identifiers=["cloudwatch.amazonaws.com"])]),
         ], parent=self)
 
         key = aws.kms.Key(

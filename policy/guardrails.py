@@ -246,6 +246,20 @@ def statements(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield from _as_list(document.get("Statement"))
 
 
+# Writes that have no resource ARN in IAM, allowed on "*" only when this
+# condition key scopes them (cloudwatch:PutMetricData by its namespace).
+SCOPED_WITHOUT_RESOURCE = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
+
+
+def _scoped_without_resource(action: str, statement: Mapping[str, Any]) -> bool:
+    key = SCOPED_WITHOUT_RESOURCE.get(action)
+    if key is None:
+        return False
+    equals = (statement.get("Condition") or {}).get("StringEquals") or {}
+    values = [str(v) for v in _as_list(equals.get(key))]
+    return bool(values) and not any("*" in v for v in values)
+
+
 def is_read_only(action: str) -> bool:
     """``ec2:DescribeImages`` or ``s3:Get*`` (reads); not ``s3:PutObject`` or ``s3:*``."""
     _, _, name = action.partition(":")
@@ -266,7 +280,8 @@ def least_privilege_violations(document: Mapping[str, Any]) -> list[str]:
         if wildcards:
             problems.append(f"{sid}: wildcard action {', '.join(wildcards)}.")
         if "*" in _as_list(statement.get("Resource")):
-            writes = [a for a in actions if not is_read_only(a)]
+            writes = [a for a in actions
+                      if not is_read_only(a) and not _scoped_without_resource(a, statement)]
             if writes:
                 problems.append(f"{sid}: Resource \"*\" on write actions {', '.join(writes)}.")
     return problems

@@ -13,7 +13,8 @@ STACKS = ["dev", "prod"]
 EXPORTS = {"clusterName", "kubeconfig", "oidcProviderArn", "vpcId", "privateSubnetIds",
            "publicSubnetIds", "kubectlSetupCommand", "databaseEndpoint", "logsBucket", "dataBucket",
            "portForwardCommand", "uiUrl", "dagsRepo", "dagsRevision", "airflowAdminUsername",
-           "airflowAdminPassword", "connectionsPrefix", "variablesPrefix", "accessLogsBucket"}
+           "airflowAdminPassword", "connectionsPrefix", "variablesPrefix", "accessLogsBucket",
+           "alertsTopicArn", "dashboardName"}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -226,7 +226,8 @@ def test_every_component_gets_its_own_least_privilege_role(engine):
     for c, st in docs.items():
         resources = {r for s in st for r in s["Resource"]}
         assert all(r.startswith((f"arn:aws:s3:::{logs}", "arn:aws:kms:")) or
-                   (c == "workers" and r.startswith(f"arn:aws:s3:::{data}")) for r in resources), c
+                   (c == "workers" and r.startswith(f"arn:aws:s3:::{data}")) or
+                   (c == "workers" and r == rec.exports["alertsTopicArn"]) for r in resources), c
         assert "*" not in resources
 
 

@@ -122,6 +122,14 @@ BAD_INPUTS = [
      "IPv6 /32 or longer"),
     ("dev", {"airflw-eks:dags.branch": "main"}, "airflw-eks:dags.branch",
      "did you mean airflow-eks:dags.branch?"),
+    ("dev", {P + "monitoring.alertEmails": ["oncall@example.com", "oncall.example.com"]},
+     P + "monitoring.alertEmails", "'oncall.example.com' is not an email address"),
+    ("dev", {P + "monitoring.alertEmails": ["ops@example.com", "ops@example.com"]},
+     P + "monitoring.alertEmails", "each address once"),
+    ("dev", {P + "monitoring.logRetentionDays": 10}, P + "monitoring.logRetentionDays",
+     "CloudWatch Logs retention: 1, 3, 5, 7, 14"),
+    ("prod", {P + "monitoring.alertEmails": []}, P + "monitoring.alertEmails",
+     "a production stack needs at least one address"),
 ]
 
 
@@ -343,3 +351,16 @@ def test_ui_errors_come_with_the_others_and_the_hosted_zone_is_looked_up(engine)
         P + "network.availabilityZones", P + "ui.allowedCidrs", P + "ui.hostname"]
     assert "expected a name inside hosted zone Z0123456789EXAMPLE (example.com)" in str(recording.error)
     assert recording.resources == []
+def test_a_bad_https_endpoint_is_refused_without_echoing_it(engine):
+    token_url = "http://events.example.com/integration/0123456789abcdef"
+    endpoint = P + "monitoring.httpsEndpoint"
+    recording = engine.failing_program("dev", {endpoint: token_url}, secret_keys=(endpoint,))
+    assert isinstance(recording.error, ConfigError)
+    message = str(recording.error)
+    assert "monitoring.httpsEndpoint" in message and "https:// URL" in message
+    assert "0123456789abcdef" not in message and "[secret]" in message
+    assert recording.resources == []
+    # and in plaintext in the stack file: refused, with the command that fixes it
+    plain = engine.failing_program("dev", {endpoint: token_url.replace("http:", "https:")})
+    assert "pulumi config set --secret monitoring.httpsEndpoint" in str(plain.error)
+    assert "0123456789abcdef" not in str(plain.error) and plain.resources == []

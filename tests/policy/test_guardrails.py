@@ -130,6 +130,12 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
      {"policy": doc({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::data"})}, "dev"),
     ("iam-least-privilege", "aws:iam/policy:Policy", {"policy": doc(SCOPED_WRITE)},
      {"policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})}, "dev"),
+    # PutMetricData has no resource ARN: "*" only with its namespace pinned.
+    ("iam-least-privilege", "aws:iam/rolePolicy:RolePolicy",
+     {"policy": doc({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                     "Condition": {"StringEquals": {"cloudwatch:namespace": "airflow-eks/dev"}}})},
+     {"policy": doc({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                     "Condition": {"StringLike": {"cloudwatch:namespace": "*"}}})}, "dev"),
     ("iam-role-inline-least-privilege", "aws:iam/role:Role",
      {"inlinePolicies": [{"name": "ok", "policy": doc(SCOPED_WRITE)}]},
      {"inlinePolicies": [{"name": "wide", "policy": doc({**SCOPED_WRITE, "Resource": "*"})}]}, "dev"),

@@ -1,0 +1,200 @@
+"""Monitoring: an encrypted topic that alarms can reach, alarms that all page,
+container logs over IRSA, a bounded StatsD pipeline, a dashboard."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.monitoring import (
+    AIRFLOW_METRICS,
+    CEILING_METRIC,
+    CLOUDWATCH_AGENT_IMAGE,
+    Monitoring,
+    MonitoringArgs,
+    cloudwatch_metric,
+    metrics_allow_list,
+)
+from plan.engine import Secret
+from tests.conftest import policy_of, statements
+
+P = "airflow-eks:"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/k"
+AIRFLOW_NAMES = {cloudwatch_metric(n)[0] for n in AIRFLOW_METRICS}
+EXPECTED_ALARMS = {"scheduler-heartbeat-missing", "dag-processor-not-parsing", "dag-import-errors",
+                   "task-failures", "tasks-queued-too-long", "node-group-at-ceiling", "rds-cpu",
+                   "rds-free-storage", "rds-connections"}
+
+
+def topic_arn(rec):
+    return rec.one("aws:sns/topic:Topic").outputs["arn"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_alarm_pages_and_says_what_to_do_first(engine, stack):
+    rec = engine.program(stack)
+    alarms = rec.of_type(ALARM)
+    assert {a.plain_inputs["name"].removeprefix(f"airflow-eks-{stack}-") for a in alarms} == EXPECTED_ALARMS
+    for alarm in alarms:
+        i = alarm.plain_inputs
+        assert i["alarmActions"] == [topic_arn(rec)] and i["okActions"] == [topic_arn(rec)], i["name"]
+        assert "First:" in i["alarmDescription"], i["name"]
+        assert i["datapointsToAlarm"] == i["evaluationPeriods"]
+
+
+def test_heartbeat_alarms_treat_silence_as_failure(engine):
+    alarms = {a.plain_inputs["name"]: a.plain_inputs for a in engine.program("dev").of_type(ALARM)}
+    for name in ("scheduler-heartbeat-missing", "dag-processor-not-parsing"):
+        assert alarms[f"airflow-eks-dev-{name}"]["treatMissingData"] == "breaching"
+    assert alarms["airflow-eks-dev-task-failures"]["treatMissingData"] == "notBreaching"
+
+
+def test_airflow_alarms_and_dashboard_use_only_allow_listed_metrics(engine):
+    rec = engine.program("dev")
+    ns = "airflow-eks/dev"
+    used = set()
+    for alarm in rec.of_type(ALARM):
+        i = alarm.plain_inputs
+        if i["namespace"] == ns:
+            used.add(i["metricName"])
+            if i["metricName"] != CEILING_METRIC:
+                kind = next(k for n, k in AIRFLOW_METRICS.items() if cloudwatch_metric(n)[0] == i["metricName"])
+                assert i["dimensions"] == {"metric_type": {"c": "counter", "g": "gauge"}[kind]}
+    body = json.loads(rec.one("aws:cloudwatch/dashboard:Dashboard").plain_inputs["dashboardBody"])
+    for widget in body["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            if metric[0] == ns:
+                used.add(metric[1])
+                assert metric[2:4] == ["metric_type", cloudwatch_metric(
+                    next(n for n in AIRFLOW_METRICS if cloudwatch_metric(n)[0] == metric[1]))[1]["metric_type"]]
+    assert used - {CEILING_METRIC} == AIRFLOW_NAMES  # every allow-listed name is used, nothing else
+    titles = " ".join(w["properties"]["title"] for w in body["widgets"])
+    for needed in ("heartbeat", "queued", "failures", "parse time", "RDS", "Nodes"):
+        assert needed in titles
+
+
+def test_cloudwatch_names_follow_the_agents_statsd_translation():
+    assert cloudwatch_metric("dag_processing.import_errors") == (
+        "airflow_dag_processing_import_errors", {"metric_type": "gauge"})
+    assert cloudwatch_metric("scheduler_heartbeat") == ("airflow_scheduler_heartbeat", {"metric_type": "counter"})
+
+
+def test_topic_is_encrypted_and_only_this_accounts_alarms_publish(engine):
+    rec = engine.program("dev")
+    topic = rec.one("aws:sns/topic:Topic")
+    key = rec.one("aws:kms/key:Key")
+    assert topic.plain_inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    allow, deny = statements(policy_of(rec.one("aws:sns/topicPolicy:TopicPolicy")))
+    assert allow["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]} and allow["Action"] == ["sns:Publish"]
+    assert allow["Condition"] == {
+        "ArnLike": {"aws:SourceArn": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"]},
+        "StringEquals": {"aws:SourceAccount": ["123456789012"]}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": ["false"]}}
+    # An encrypted topic takes alarms only if the key lets CloudWatch use it.
+    (grant,) = [s for s in statements(policy_of(key)) if s.get("Sid") == "CloudWatchAlarmsToEncryptedTopic"]
+    assert grant["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
+    assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def test_subscriptions_from_config(engine):
+    endpoint = "https://events.example.com/integration/0123456789abcdef"
+    rec = engine.program("dev", {P + "monitoring.alertEmails": ["a@example.com", "b@example.org"],
+                                 P + "monitoring.httpsEndpoint": endpoint},
+                         secret_keys=(P + "monitoring.httpsEndpoint",))
+    subs = {(s.plain_inputs["protocol"], s.plain_inputs["endpoint"]): s
+            for s in rec.of_type("aws:sns/topicSubscription:TopicSubscription")}
+    assert set(subs) == {("email", "a@example.com"), ("email", "b@example.org"), ("https", endpoint)}
+    assert all(s.plain_inputs["topic"] == topic_arn(rec) for s in subs.values())
+    assert isinstance(subs[("https", endpoint)].inputs["endpoint"], Secret)
+    assert not engine.program("dev").of_type("aws:sns/topicSubscription:TopicSubscription")
+    (prod,) = engine.program("prod").of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert prod.plain_inputs["endpoint"] == "platform-oncall@example.com"
+
+
+@pytest.mark.parametrize("stack,retention", [("dev", 14), ("prod", 90)])
+def test_container_logs_encrypted_retained_and_shipped_over_irsa(engine, stack, retention):
+    rec = engine.program(stack)
+    group = rec.one("aws:cloudwatch/logGroup:LogGroup", "-containers")
+    assert group.plain_inputs["name"] == f"/aws/containerinsights/airflow-eks-{stack}/application"
+    assert group.plain_inputs["kmsKeyId"] == rec.one("aws:kms/key:Key").outputs["arn"]
+    assert group.plain_inputs["retentionInDays"] == retention and group.protect is (stack == "prod")
+    addon = rec.one("aws:eks/addon:Addon", "container-logs").plain_inputs
+    assert addon["addonName"] == "amazon-cloudwatch-observability"
+    role = rec.one("aws:iam/role:Role", "container-logs-role")
+    assert addon["serviceAccountRoleArn"] == role.outputs["arn"]
+    (trust,) = statements(policy_of(role, "assumeRolePolicy"))
+    assert [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")] == [
+        ["system:serviceaccount:amazon-cloudwatch:cloudwatch-agent"]]
+    (ship,) = statements(policy_of(rec.one("aws:iam/rolePolicy:RolePolicy", "container-logs-policy")))
+    arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{group.plain_inputs['name']}"
+    assert ship["Resource"] == [arn, f"{arn}:log-stream:*"]
+    config = json.loads(addon["configurationValues"])
+    assert config["containerLogs"]["enabled"] is True
+    # no Container Insights metrics (billed per observation): the agent collects none
+    assert "kubernetes" not in json.dumps(config["agent"])
+
+
+def test_statsd_agent_puts_only_into_the_stacks_namespace(engine):
+    rec = engine.program("dev")
+    (put,) = statements(policy_of(rec.one("aws:iam/rolePolicy:RolePolicy", "statsd-policy")))
+    assert put["Action"] == ["cloudwatch:PutMetricData"]
+    assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["airflow-eks/dev"]}}
+    sa = rec.one("kubernetes:core/v1:ServiceAccount", "statsd-sa").plain_inputs
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == \
+        rec.one("aws:iam/role:Role", "statsd-role").outputs["arn"]
+    deploy = rec.one("kubernetes:apps/v1:Deployment", "statsd").plain_inputs
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == CLOUDWATCH_AGENT_IMAGE and ":latest" not in CLOUDWATCH_AGENT_IMAGE
+    assert deploy["spec"]["replicas"] == 1
+    config = json.loads(rec.one("kubernetes:core/v1:ConfigMap", "statsd-config").plain_inputs["data"][
+        "cwagentconfig.json"])
+    assert config["agent"]["omit_hostname"] is True
+    assert config["metrics"]["namespace"] == "airflow-eks/dev"
+    svc = rec.one("kubernetes:core/v1:Service", "statsd-service").plain_inputs
+    assert svc["spec"]["ports"][0]["protocol"] == "UDP" and svc["spec"]["ports"][0]["port"] == 8125
+
+
+def test_airflow_sends_allow_listed_statsd_and_knows_the_topic(engine):
+    rec = engine.program("dev")
+    values = rec.one("kubernetes:helm.sh/v3:Release", "airflow-release").plain_inputs["values"]
+    env = {e["name"]: e.get("value") for e in values["env"]}
+    assert env["AIRFLOW__METRICS__STATSD_ON"] == "True"
+    assert env["AIRFLOW__METRICS__STATSD_HOST"] == "statsd.monitoring.svc.cluster.local"
+    assert env["AIRFLOW__METRICS__STATSD_PREFIX"] == "airflow"
+    assert env["AIRFLOW__METRICS__METRICS_ALLOW_LIST"] == metrics_allow_list()
+    assert env["AIRFLOW__METRICS__STATSD_DATADOG_ENABLED"] == "False"
+    assert env["AIRFLOW_VAR_ALERTS_TOPIC_ARN"] == topic_arn(rec) == rec.exports["alertsTopicArn"]
+    publish = [s for s in statements(policy_of(rec.one("aws:iam/rolePolicy:RolePolicy", "worker-policy")))
+               if s.get("Sid") == "PublishFailureNotices"]
+    assert publish and publish[0]["Resource"] == [topic_arn(rec)]
+
+
+def test_node_group_ceiling_is_read_from_the_autoscalers_log(engine):
+    rec = engine.program("dev")
+    f = rec.one("aws:cloudwatch/logMetricFilter:LogMetricFilter").plain_inputs
+    assert f["pattern"] == '"max node group size reached"'
+    assert f["logGroupName"] == "/aws/containerinsights/airflow-eks-dev/application"
+    assert f["metricTransformation"]["name"] == CEILING_METRIC
+
+
+def test_alb_alarm_and_widget_only_when_the_ui_has_one(engine):
+    import pulumi_kubernetes as k8s
+    cfg = engine.stack_config("dev")
+
+    def fn():
+        Monitoring("m", MonitoringArgs(
+            settings=cfg.monitoring, stack="dev", region="us-east-1", account_id="123456789012",
+            partition="aws", kms_key_arn=KEY_ARN, cluster_name="airflow-eks-dev",
+            container_log_group_name="/aws/containerinsights/airflow-eks-dev/application",
+            metrics_namespace="airflow-eks/dev", provider=k8s.Provider("k", kubeconfig="{}"),
+            oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/x", oidc_provider_url="https://x",
+            node_selector={}, database_identifier="db", database_instance_class="db.t4g.micro",
+            database_allocated_storage_gib=20, alb_arn_suffix="app/ui/0123"))
+    rec = engine.build(fn)
+    alb = rec.one(ALARM, "alb-5xx").plain_inputs
+    assert alb["dimensions"] == {"LoadBalancer": "app/ui/0123"} and alb["alarmActions"]
+    body = json.loads(rec.one("aws:cloudwatch/dashboard:Dashboard").plain_inputs["dashboardBody"])
+    assert any("load balancer" in w["properties"]["title"] for w in body["widgets"])
+    assert not [a for a in engine.program("dev").of_type(ALARM) if "alb" in a.name]
