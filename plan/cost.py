@@ -115,6 +115,9 @@ FREE_TYPES = re.compile(r"^(" + "|".join([
     # kinds (Ingress, Service, a chart's values) have rules below.
     r"kubernetes:(?!networking.k8s.io/v1:Ingress|core/v1:(Service|PersistentVolumeClaim)"
     r"|helm.sh/v3:Release).*",
+    # Server access log delivery is free (the stored logs are priced on their
+    # bucket); EKS add-ons cost only through what they run.
+    r"aws:s3/bucketLogging(V2)?:.*", r"eks:index:VpcCniAddon",
 ]) + r")$")
 
 
@@ -390,6 +393,31 @@ def _ingress(r: Resource, ctx: Context) -> Iterator[Line]:
     for group, public in sorted(groups.items()):
         yield from _load_balancer(f"load balancer (ALB Ingress{' ' + group if group else ''})", r, ctx,
                                   "application", azs if public else 0)
+    if r.type.endswith("Release"):
+        yield from _statsd_metrics(r, ctx)
+
+
+def _statsd_metrics(r: Resource, ctx: Context) -> Iterator[Line]:
+    """Airflow's StatsD names that the release's allow-list lets through: each is
+    one CloudWatch custom metric (no tags, so no extra dimension combinations)."""
+    from components.monitoring import AIRFLOW_METRICS
+    env = {e.get("name"): e.get("value") for e in (r.plain_inputs.get("values") or {}).get("env") or []}
+    if str(env.get("AIRFLOW__METRICS__STATSD_ON")) != "True":
+        return
+    allow = str(env.get("AIRFLOW__METRICS__METRICS_ALLOW_LIST") or "")
+    names = [n for n in AIRFLOW_METRICS if any(re.findall(e, n) for e in allow.split(",") if e)] \
+        if allow else None
+    if names is None:
+        yield _unknown("CloudWatch custom metrics (Airflow StatsD)", r, "no metrics_allow_list: unbounded")
+        return
+    yield _fixed("CloudWatch custom metrics (Airflow StatsD)", r, ctx.price("cloudwatch_custom_metric_month"),
+                 "metric-month", len(names), f"{len(names)} allow-listed names, one series each")
+
+
+@rule("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+def _metric_filter(r: Resource, ctx: Context) -> Iterator[Line]:
+    yield _fixed("CloudWatch custom metric (log metric filter)", r, ctx.price("cloudwatch_custom_metric_month"),
+                 "metric-month", 1, "1 metric")
 
 
 @rule("kubernetes:core/v1:Service")
