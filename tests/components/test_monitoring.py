@@ -11,9 +11,9 @@ from components.monitoring import (
     AIRFLOW_METRICS,
     CEILING_METRIC,
     CLOUDWATCH_AGENT_IMAGE,
+    METRICS_ALLOW_LIST,
     Monitoring,
     MonitoringArgs,
-    METRICS_ALLOW_LIST,
     cloudwatch_metric,
 )
 from plan.engine import Secret
