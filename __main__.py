@@ -161,24 +161,11 @@ secrets = AirflowSecrets(f"{prefix}-secrets", AirflowSecretsArgs(
     connections=cfg.secrets.connections, variables=cfg.secrets.variables,
     kms_key_arn=key.key_arn, recovery_window_days=7 if cfg.production else 0))
 
-monitoring = Monitoring(f"{prefix}-monitoring", MonitoringArgs(
-    settings=cfg.monitoring,
-    stack=cfg.stack,
-    region=cfg.region,
-    account_id=account_id,
-    partition=partition,
-    kms_key_arn=key.key_arn,
-    cluster_name=cluster.cluster_name,
-    container_log_group_name=container_log_group,
-    metrics_namespace=f"{cfg.project}/{cfg.stack}",
-    provider=cluster.provider,
-    oidc_provider_arn=cluster.oidc_provider_arn,
-    oidc_provider_url=cluster.oidc_provider_url,
-    node_selector={NODE_GROUP_LABEL: "system"},
-    database_identifier=database_id,
-    database_instance_class=cfg.database.instance_class,
-    database_allocated_storage_gib=cfg.database.allocated_storage_gib,
-    protect=cfg.production))
+# The alarm topic has a fixed name, so Airflow gets its ARN before Monitoring
+# exists; Monitoring follows the release, whose Ingress makes the UI's ALB.
+alerts_topic = f"{prefix}-alerts"
+alerts_topic_arn = pulumi.Output.concat("arn:", partition, ":sns:", cfg.region, ":", account_id, ":",
+                                        alerts_topic)
 
 airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     provider=cluster.provider,
@@ -203,13 +190,37 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     extra_values=ui_values,
     release_depends_on=before_airflow,
     sso=cfg.sso,
-    extra_env=airflow_env(topic_arn=monitoring.topic_arn),
-    alerts_topic_arn=monitoring.topic_arn))
+    extra_env=airflow_env(topic_arn=alerts_topic_arn),
+    alerts_topic_arn=alerts_topic_arn))
 
 if cfg.ui.load_balanced and cfg.ui.hosted_zone_id:
     UiDnsRecord(f"{prefix}-ui-dns", UiDnsRecordArgs(
         hostname=cfg.ui.hostname, hosted_zone_id=cfg.ui.hosted_zone_id,
         load_balancer_name=load_balancer_name(cfg.cluster.name), after=[airflow.release]))
+
+monitoring = Monitoring(f"{prefix}-monitoring", MonitoringArgs(
+    settings=cfg.monitoring,
+    topic_name=alerts_topic,
+    stack=cfg.stack,
+    region=cfg.region,
+    account_id=account_id,
+    partition=partition,
+    kms_key_arn=key.key_arn,
+    cluster_name=cluster.cluster_name,
+    container_log_group_name=container_log_group,
+    metrics_namespace=f"{cfg.project}/{cfg.stack}",
+    provider=cluster.provider,
+    oidc_provider_arn=cluster.oidc_provider_arn,
+    oidc_provider_url=cluster.oidc_provider_url,
+    node_selector={NODE_GROUP_LABEL: "system"},
+    database_identifier=None if in_cluster_db else database_id,
+    database_instance_class=cfg.database.instance_class,
+    database_allocated_storage_gib=cfg.database.allocated_storage_gib,
+    alb_arn_suffix=aws.lb.get_load_balancer_output(
+        name=load_balancer_name(cfg.cluster.name),
+        opts=pulumi.InvokeOutputOptions(depends_on=[airflow.release])).arn_suffix
+    if cfg.ui.load_balanced else None,
+    protect=cfg.production))
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -142,6 +142,8 @@ class MonitoringArgs:
 
     settings: MonitoringConfig
     """Validated recipients and retention."""
+    topic_name: str
+    """Name of the alarm topic (fixed, so that its ARN is known before it exists)."""
     stack: str
     """Stack name, for names and the metrics namespace."""
     region: str
@@ -166,8 +168,9 @@ class MonitoringArgs:
     """Its issuer URL."""
     node_selector: dict[str, str]
     """Where the StatsD agent runs (the system nodes)."""
-    database_identifier: str
-    """RDS instance of the RDS alarms."""
+    database_identifier: str | None
+    """RDS instance of the RDS alarms and widgets; None for the in-cluster dev
+    database (``database.engine: inCluster``), which has no RDS metrics."""
     database_instance_class: str
     """Its class, for the connections threshold."""
     database_allocated_storage_gib: int
@@ -191,7 +194,8 @@ class Monitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         k8s_child = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
-        topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=args.kms_key_arn, opts=child)
+        topic = aws.sns.Topic(f"{name}-alerts", name=args.topic_name, kms_master_key_id=args.kms_key_arn,
+                              opts=child)
         alarms_of_this_account = pulumi.Output.concat(
             "arn:", args.partition, ":cloudwatch:", args.region, ":", args.account_id, ":alarm:*")
         aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=topic.arn, opts=child, policy=policy_document([
@@ -415,26 +419,29 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
                               "First: kubectl -n kube-system logs deploy/cluster-autoscaler | grep 'max node "
                               "group size' names the group; raise its maxSize in the stack config, or find "
                               "what fills it (kubectl get pods -A -o wide)."),
-        AlarmSpec(suffix="rds-cpu", namespace="AWS/RDS", metric="CPUUtilization", dimensions=db,
-                  statistic="Average", comparison="GreaterThanThreshold", threshold=80,
-                  evaluation_periods=3,
-                  description="The metadata database has been above 80% CPU for 15 minutes. First: "
-                              "Performance Insights (RDS console) shows the top SQL; a scheduler loop or a "
-                              "DAG querying the metadata DB is the usual cause; else a larger "
-                              "database.instanceClass."),
-        AlarmSpec(suffix="rds-free-storage", namespace="AWS/RDS", metric="FreeStorageSpace",
-                  dimensions=db, statistic="Minimum", comparison="LessThanThreshold",
-                  threshold=max(1, args.database_allocated_storage_gib // 10) * GiB,
-                  description="The metadata database has less than 10% of its initial storage free. First: "
-                              "check storage autoscaling has headroom (database.maxAllocatedStorageGiB), then "
-                              "clean old metadata with `airflow db clean`."),
-        AlarmSpec(suffix="rds-connections", namespace="AWS/RDS", metric="DatabaseConnections",
-                  dimensions=db, statistic="Maximum", comparison="GreaterThanThreshold",
-                  threshold=rds_connection_threshold(args.database_instance_class), evaluation_periods=2,
-                  description="The metadata database is near its connection limit (80% of max_connections). "
-                              "First: something bypasses pgbouncer or its pools grew: check pgbouncer's "
-                              "SHOW POOLS and pg_stat_activity by client address."),
     ]
+    if args.database_identifier is not None:
+        specs += [
+            AlarmSpec(suffix="rds-cpu", namespace="AWS/RDS", metric="CPUUtilization", dimensions=db,
+                      statistic="Average", comparison="GreaterThanThreshold", threshold=80,
+                      evaluation_periods=3,
+                      description="The metadata database has been above 80% CPU for 15 minutes. First: "
+                                  "Performance Insights (RDS console) shows the top SQL; a scheduler loop or a "
+                                  "DAG querying the metadata DB is the usual cause; else a larger "
+                                  "database.instanceClass."),
+            AlarmSpec(suffix="rds-free-storage", namespace="AWS/RDS", metric="FreeStorageSpace",
+                      dimensions=db, statistic="Minimum", comparison="LessThanThreshold",
+                      threshold=max(1, args.database_allocated_storage_gib // 10) * GiB,
+                      description="The metadata database has less than 10% of its initial storage free. First: "
+                                  "check storage autoscaling has headroom (database.maxAllocatedStorageGiB), then "
+                                  "clean old metadata with `airflow db clean`."),
+            AlarmSpec(suffix="rds-connections", namespace="AWS/RDS", metric="DatabaseConnections",
+                      dimensions=db, statistic="Maximum", comparison="GreaterThanThreshold",
+                      threshold=rds_connection_threshold(args.database_instance_class), evaluation_periods=2,
+                      description="The metadata database is near its connection limit (80% of max_connections). "
+                                  "First: something bypasses pgbouncer or its pools grew: check pgbouncer's "
+                                  "SHOW POOLS and pg_stat_activity by client address."),
+        ]
     if args.alb_arn_suffix is not None:
         specs.append(AlarmSpec(
             suffix="alb-5xx", namespace="AWS/ApplicationELB", metric="HTTPCode_Target_5XX_Count",
@@ -471,10 +478,6 @@ def dashboard_body(args: MonitoringArgs, alb_arn_suffix: str | None) -> dict[str
                 airflow("dag_processing.import_errors", "Maximum", "import errors")], 6, 0),
         widget("DAG parse time (s)", [airflow("dag_processing.total_parse_time", "Maximum", "parse time")],
                6, 12),
-        widget("RDS load", [["AWS/RDS", "CPUUtilization", *db, {"stat": "Average"}],
-                            ["AWS/RDS", "DatabaseConnections", *db, {"stat": "Maximum", "yAxis": "right"}]],
-               12, 0),
-        widget("RDS free storage (bytes)", [["AWS/RDS", "FreeStorageSpace", *db, {"stat": "Minimum"}]], 12, 12),
         {"type": "metric", "x": 0, "y": 18, "width": 24, "height": 6, "properties": {
             "title": "Nodes per node group (Auto Scaling group metrics)", "region": region,
             "view": "timeSeries", "period": 300,
@@ -482,6 +485,13 @@ def dashboard_body(args: MonitoringArgs, alb_arn_suffix: str | None) -> dict[str
                 "SEARCH('{AWS/AutoScaling,AutoScalingGroupName} MetricName=\"GroupInServiceInstances\" "
                 f"airflow-eks-{args.stack}', 'Average', 300)"), "id": "nodes", "label": ""}]]}},
     ]
+    if args.database_identifier is not None:
+        widgets += [
+            widget("RDS load", [["AWS/RDS", "CPUUtilization", *db, {"stat": "Average"}],
+                                ["AWS/RDS", "DatabaseConnections", *db, {"stat": "Maximum", "yAxis": "right"}]],
+                   12, 0),
+            widget("RDS free storage (bytes)", [["AWS/RDS", "FreeStorageSpace", *db, {"stat": "Minimum"}]], 12, 12),
+        ]
     if alb_arn_suffix:
         widgets.append(widget("UI load balancer", [
             ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", alb_arn_suffix, {"stat": "Sum"}],

@@ -253,6 +253,8 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
         return {"fqdn": str(inputs.get("name", name)).rstrip(".")}
     if typ == "aws:ec2/networkInterface:NetworkInterface":
         return {"arn": f"arn:aws:ec2:{region}:{ACCOUNT}:network-interface/eni-{_digest(name, n=17)}"}
+    if typ == "aws:sns/topic:Topic":
+        return {"arn": f"arn:aws:sns:{region}:{ACCOUNT}:{arn_name}"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{arn_name}"}
     if typ.startswith("aws:") and "arn" not in inputs:
@@ -288,7 +290,7 @@ def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any
     if token == "aws:lb/getLoadBalancer:getLoadBalancer":
         # The ALB the Load Balancer Controller created (found by name).
         lb = args.get("name") or "alb"
-        return {"name": lb, "id": lb, "zoneId": MOCK_ALB_ZONE_ID,
+        return {"name": lb, "id": lb, "zoneId": MOCK_ALB_ZONE_ID, "arnSuffix": f"app/{lb}/{_digest(lb, n=16)}",
                 "dnsName": f"internal-{lb}-{_digest(lb)}.{region}.elb.amazonaws.com",
                 "arn": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/app/{lb}/{_digest(lb, n=16)}"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":

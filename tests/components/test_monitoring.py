@@ -36,7 +36,9 @@ def topic_arn(rec):
 def test_every_alarm_pages_and_says_what_to_do_first(engine, stack):
     rec = engine.program(stack)
     alarms = rec.of_type(ALARM)
-    assert {a.plain_inputs["name"].removeprefix(f"airflow-eks-{stack}-") for a in alarms} == EXPECTED_ALARMS
+    # prod's UI is behind an internal ALB (ui.exposure internal), dev's is port-forwarded
+    expected = EXPECTED_ALARMS | ({"alb-5xx"} if stack == "prod" else set())
+    assert {a.plain_inputs["name"].removeprefix(f"airflow-eks-{stack}-") for a in alarms} == expected
     for alarm in alarms:
         i = alarm.plain_inputs
         assert i["alarmActions"] == [topic_arn(rec)] and i["okActions"] == [topic_arn(rec)], i["name"]
@@ -194,7 +196,7 @@ def test_alb_alarm_and_widget_only_when_the_ui_has_one(engine):
 
     def fn():
         Monitoring("m", MonitoringArgs(
-            settings=cfg.monitoring, stack="dev", region="us-east-1", account_id="123456789012",
+            settings=cfg.monitoring, topic_name="t", stack="dev", region="us-east-1", account_id="123456789012",
             partition="aws", kms_key_arn=KEY_ARN, cluster_name="airflow-eks-dev",
             container_log_group_name="/aws/containerinsights/airflow-eks-dev/application",
             metrics_namespace="airflow-eks/dev", provider=k8s.Provider("k", kubeconfig="{}"),
@@ -207,3 +209,6 @@ def test_alb_alarm_and_widget_only_when_the_ui_has_one(engine):
     body = json.loads(rec.one("aws:cloudwatch/dashboard:Dashboard").plain_inputs["dashboardBody"])
     assert any("load balancer" in w["properties"]["title"] for w in body["widgets"])
     assert not [a for a in engine.program("dev").of_type(ALARM) if "alb" in a.name]
+    prod = engine.program("prod")
+    (alb,) = [a for a in prod.of_type(ALARM) if a.name.endswith("alb-5xx")]
+    assert alb.plain_inputs["dimensions"]["LoadBalancer"].startswith("app/airflow-eks-prod")
