@@ -168,7 +168,8 @@ def test_every_declared_key_has_type_description_and_default_or_is_required():
         assert decl.description
     required = {k for k, d in decls.items() if d.default is _MISSING}
     # Optional secrets have no default (Pulumi cannot declare a secret one).
-    assert required == {"dags.repo", "dags.sshPrivateKey", "dags.httpsToken", "sso.clientSecret"}
+    assert required == {"dags.repo", "dags.sshPrivateKey", "dags.httpsToken", "sso.clientSecret",
+                        "monitoring.httpsEndpoint"}
 
 
 def test_stacks_differ_where_a_platform_team_expects(engine):
