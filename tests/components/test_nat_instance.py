@@ -18,8 +18,9 @@ AZS = ("us-east-1a", "us-east-1b")
 def network(engine):
     return engine.build(lambda: Network("net", NetworkArgs(
         cidr="10.20.0.0/16", availability_zones=AZS, one_nat_per_az=False,
-        cluster_name="airflow-eks-test", flow_log_retention_days=14,
-        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k", nat_instance_type="t4g.nano")))
+        cluster_name="airflow-eks-test", flow_log_group_name="/airflow-eks/test/vpc-flow-logs",
+        flow_log_retention_days=14, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        account_id="123456789012", protect=False, nat_instance_type="t4g.nano")))
 
 
 def test_the_vpc_has_no_nat_gateway_and_every_private_route_table_points_at_the_eni(network):
@@ -101,7 +102,8 @@ def test_the_instance_role_may_touch_only_the_eni_and_its_own_tagged_instances(n
 def test_gateways_when_no_instance_type(engine):
     rec = engine.build(lambda: Network("net", NetworkArgs(
         cidr="10.20.0.0/16", availability_zones=AZS, one_nat_per_az=False,
-        cluster_name="c", flow_log_retention_days=14, kms_key_arn="arn:aws:kms:us-east-1:1:key/k")))
+        cluster_name="c", flow_log_group_name="/airflow-eks/test/vpc-flow-logs", flow_log_retention_days=14,
+        kms_key_arn="arn:aws:kms:us-east-1:1:key/k", account_id="123456789012", protect=False)))
     assert rec.one("awsx:ec2:Vpc").plain_inputs["natGateways"] == {"strategy": "Single"}
     assert not rec.of_type("airflow-eks:index:NatInstance") and not rec.of_type("aws:ec2/route:Route")
 

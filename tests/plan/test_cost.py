@@ -41,10 +41,15 @@ def test_prod_stays_under_500_with_an_alb_and_monitoring(engine):
     # The ALB is in the graph (the chart's internal ALB Ingress): priced there, no allowance.
     alb = [line for line in prod.of_kind("fixed") if line.label.startswith("load balancer")]
     assert [line.monthly for line in alb] == [16.43]
-    assert list(extra) == [next(k for k in extra if k.startswith("CloudWatch"))] and extra[list(extra)[0]] > 0
-    assert prod.fixed_total + sum(extra.values()) <= 500
-    # The README's hand arithmetic before this estimator, to the cent.
-    assert prod.fixed_total == 453.80
+    # Monitoring is in the graph too (components/monitoring.py): alarms, the
+    # dashboard, the allow-listed custom metrics; no allowance left.
+    assert extra == {}
+    monitoring = [line for line in prod.of_kind("fixed") if line.label.startswith("CloudWatch")]
+    assert len([line for line in monitoring if line.label == "CloudWatch alarm"]) == 10
+    assert sum(line.monthly for line in monitoring) == pytest.approx(1.00 + 3.00 + 2.40 + 0.30)
+    assert prod.fixed_total <= 500
+    # The README's hand arithmetic before this estimator ($453.80), plus monitoring's $6.70.
+    assert prod.fixed_total == 460.50
 
 
 def test_without_an_alb_in_the_graph_the_allowance_prices_one(engine):
