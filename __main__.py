@@ -41,8 +41,9 @@ key = EncryptionKey(prefix, EncryptionKeyArgs(
     description=f"{prefix}: EKS secrets, RDS, S3 and log groups",
     region=cfg.region, account_id=account_id, partition=partition, protect=cfg.production,
     # Every log group of this stack, and no other (tests/test_main.py checks both ways).
-    log_group_names=(flow_log_group, f"/aws/eks/{cfg.cluster.name}/cluster",
-                     f"/aws/rds/instance/{database_id}/*", container_log_group)))
+    log_group_names=(flow_log_group, f"/aws/eks/{cfg.cluster.name}/cluster", container_log_group,
+                     # RDS's log exports; the in-cluster dev database has none.
+                     *(() if in_cluster_db else (f"/aws/rds/instance/{database_id}/*",)))))
 
 network = Network(prefix, NetworkArgs(
     cidr=cfg.network.cidr,

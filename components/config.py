@@ -273,6 +273,8 @@ class MonitoringConfig:
     """Secret HTTPS endpoint subscribed to the topic; None when unset."""
     log_retention_days: int
     """Retention of the container log group (a CloudWatch Logs value)."""
+    dashboard: bool = True
+    """Whether the stack has its CloudWatch dashboard ($3/month beyond an account's free three)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -728,7 +730,11 @@ def _database(r: Reader, production: bool) -> DatabaseConfig:
     if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", cls):
         r.fail("database.instanceClass", cls, "expected an RDS class such as db.t4g.micro")
     version = r.choice("database.engineVersion", SUPPORTED_POSTGRES_MAJORS)
-    allocated = r.integer("database.allocatedStorageGiB", lo=20, hi=65536)
+    # RDS gp3 starts at 20 GiB; the in-cluster dev database's volume may be smaller.
+    allocated = r.integer("database.allocatedStorageGiB", lo=5, hi=65536)
+    if engine != "inCluster" and allocated < 20:
+        r.fail("database.allocatedStorageGiB", allocated,
+               "at least 20 with database.engine rds (RDS gp3's minimum)", depends=("database.engine",))
     maximum = r.integer("database.maxAllocatedStorageGiB", lo=20, hi=65536)
     if maximum < allocated:
         r.fail("database.maxAllocatedStorageGiB", maximum,
@@ -1194,7 +1200,8 @@ def _monitoring(r: Reader, raw: Mapping[str, Any], production: bool,
                           "a production stack needs at least one address (or monitoring.httpsEndpoint): "
                           "alarms must reach someone")
     return MonitoringConfig(alert_emails=emails, https_endpoint=endpoint,
-                            log_retention_days=r.retention("monitoring.logRetentionDays"))
+                            log_retention_days=r.retention("monitoring.logRetentionDays"),
+                            dashboard=r.boolean("monitoring.dashboard"))
 
 
 def parse_stack_config(raw: Mapping[str, Any], *, stack: str,

@@ -241,14 +241,16 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[ceiling_filter]),
             )
 
-        dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard", dashboard_name=f"airflow-eks-{args.stack}",
-            dashboard_body=pulumi.Output.from_input(args.alb_arn_suffix).apply(
-                lambda alb: json.dumps(dashboard_body(args, alb), sort_keys=True)),
-            opts=child)
+        self.dashboard_name = pulumi.Output.from_input("")
+        if args.settings.dashboard:
+            dashboard = aws.cloudwatch.Dashboard(
+                f"{name}-dashboard", dashboard_name=f"airflow-eks-{args.stack}",
+                dashboard_body=pulumi.Output.from_input(args.alb_arn_suffix).apply(
+                    lambda alb: json.dumps(dashboard_body(args, alb), sort_keys=True)),
+                opts=child)
+            self.dashboard_name = dashboard.dashboard_name
 
         self.topic_arn = topic.arn
-        self.dashboard_name = dashboard.dashboard_name
         self.register_outputs({"topicArn": self.topic_arn, "dashboardName": self.dashboard_name})
 
     def _statsd_agent(self, name: str, args: MonitoringArgs, k8s_child: pulumi.ResourceOptions) -> None:

@@ -113,7 +113,7 @@ FREE_TYPES = re.compile(r"^(" + "|".join([
     r"random:.*", r"pulumi:providers:.*", r"tls:.*",
     # Kubernetes objects cost only through what AWS creates for them: those
     # kinds (Ingress, Service, a chart's values) have rules below.
-    r"kubernetes:(?!networking.k8s.io/v1:Ingress|core/v1:(Service|PersistentVolumeClaim)"
+    r"kubernetes:(?!networking.k8s.io/v1:Ingress|core/v1:(Service|PersistentVolumeClaim)$"
     r"|helm.sh/v3:Release).*",
     # Server access log delivery is free (the stored logs are priced on their
     # bucket); EKS add-ons cost only through what they run.

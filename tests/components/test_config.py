@@ -363,5 +363,5 @@ def test_a_bad_https_endpoint_is_refused_without_echoing_it(engine):
     assert recording.resources == []
     # and in plaintext in the stack file: refused, with the command that fixes it
     plain = engine.failing_program("dev", {endpoint: token_url.replace("http:", "https:")})
-    assert "pulumi config set --secret monitoring.httpsEndpoint" in str(plain.error)
+    assert "pulumi config set --secret airflow-eks:monitoring.httpsEndpoint" in str(plain.error)
     assert "0123456789abcdef" not in str(plain.error) and plain.resources == []

@@ -25,9 +25,10 @@ def test_dev_has_no_rds_and_an_in_cluster_database_instead(dev, engine):
     assert dev.of_type("aws:rds/instance:Instance") == []
     assert not [r for r in dev.resources if r.type.startswith("aws:rds/")]
     for type_ in ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim",
-                  "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:core/v1:Service",
+                  "kubernetes:storage.k8s.io/v1:StorageClass",
                   "kubernetes:networking.k8s.io/v1:NetworkPolicy"):
         dev.one(type_)
+    dev.one("kubernetes:core/v1:Service", "metadata-service")
     prod = engine.program("prod")
     assert prod.of_type("kubernetes:apps/v1:StatefulSet") == [] and prod.one("aws:rds/instance:Instance")
     assert dev.exports["databaseEndpoint"] == "postgresql.airflow-metadata.svc.cluster.local:5432"
@@ -61,7 +62,7 @@ def test_the_volume_is_encrypted_gp3_through_the_csi_driver_in_the_first_zone(de
     assert sc["allowedTopologies"] == [{"matchLabelExpressions": [{"key": ZONE_LABEL, "values": [zone]}]}]
     claim = dev.one("kubernetes:core/v1:PersistentVolumeClaim").plain_inputs["spec"]
     assert claim["storageClassName"] == sc["metadata"]["name"]
-    assert claim["resources"]["requests"]["storage"] == "20Gi"
+    assert claim["resources"]["requests"]["storage"] == "10Gi"
     volumes = {v["name"]: v for v in pod_spec(dev)["volumes"]}
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "postgresql-data"
 
@@ -77,7 +78,7 @@ def test_the_pod_and_the_system_nodes_share_one_zone(dev, engine):
     assert dev.one("eks:index:ManagedNodeGroup", "system").plain_inputs["subnetIds"] == ["subnet-private-0"]
     assert len(dev.one("eks:index:ManagedNodeGroup", "tasks").plain_inputs["subnetIds"]) == 2
     # ...and in every zone when the database is RDS.
-    rds = engine.program("dev", {P + "database.engine": "rds"})
+    rds = engine.program("dev", {P + "database.engine": "rds", P + "database.allocatedStorageGiB": 20})
     assert len(rds.one("eks:index:ManagedNodeGroup", "system").plain_inputs["subnetIds"]) == 2
 
 

@@ -24,8 +24,8 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/k"
 AIRFLOW_NAMES = {cloudwatch_metric(n)[0] for n in AIRFLOW_METRICS}
 EXPECTED_ALARMS = {"scheduler-heartbeat-missing", "dag-processor-not-parsing", "dag-import-errors",
-                   "task-failures", "tasks-queued-too-long", "node-group-at-ceiling", "rds-cpu",
-                   "rds-free-storage", "rds-connections"}
+                   "task-failures", "tasks-queued-too-long", "node-group-at-ceiling"}
+RDS_ALARMS = {"rds-cpu", "rds-free-storage", "rds-connections"}
 
 
 def topic_arn(rec):
@@ -37,7 +37,8 @@ def test_every_alarm_pages_and_says_what_to_do_first(engine, stack):
     rec = engine.program(stack)
     alarms = rec.of_type(ALARM)
     # prod's UI is behind an internal ALB (ui.exposure internal), dev's is port-forwarded
-    expected = EXPECTED_ALARMS | ({"alb-5xx"} if stack == "prod" else set())
+    # prod's metadata DB is RDS; dev's is in the cluster and has no RDS metrics
+    expected = EXPECTED_ALARMS | ({"alb-5xx"} | RDS_ALARMS if stack == "prod" else set())
     assert {a.plain_inputs["name"].removeprefix(f"airflow-eks-{stack}-") for a in alarms} == expected
     for alarm in alarms:
         i = alarm.plain_inputs
@@ -54,7 +55,7 @@ def test_heartbeat_alarms_treat_silence_as_failure(engine):
 
 
 def test_airflow_alarms_and_dashboard_use_only_allow_listed_metrics(engine):
-    rec = engine.program("dev")
+    rec = engine.program("dev", {"airflow-eks:monitoring.dashboard": True})
     ns = "airflow-eks/dev"
     used = set()
     for alarm in rec.of_type(ALARM):
@@ -73,7 +74,7 @@ def test_airflow_alarms_and_dashboard_use_only_allow_listed_metrics(engine):
                     next(n for n in AIRFLOW_METRICS if cloudwatch_metric(n)[0] == metric[1]))[1]["metric_type"]]
     assert used - {CEILING_METRIC} == AIRFLOW_NAMES  # every allow-listed name is used, nothing else
     titles = " ".join(w["properties"]["title"] for w in body["widgets"])
-    for needed in ("heartbeat", "queued", "failures", "parse time", "RDS", "Nodes"):
+    for needed in ("heartbeat", "queued", "failures", "parse time", "Nodes"):
         assert needed in titles
 
 
@@ -192,7 +193,7 @@ def test_node_group_ceiling_is_read_from_the_autoscalers_log(engine):
 
 def test_alb_alarm_and_widget_only_when_the_ui_has_one(engine):
     import pulumi_kubernetes as k8s
-    cfg = engine.stack_config("dev")
+    cfg = engine.stack_config("dev", {"airflow-eks:monitoring.dashboard": True})
 
     def fn():
         Monitoring("m", MonitoringArgs(
@@ -212,3 +213,9 @@ def test_alb_alarm_and_widget_only_when_the_ui_has_one(engine):
     prod = engine.program("prod")
     (alb,) = [a for a in prod.of_type(ALARM) if a.name.endswith("alb-5xx")]
     assert alb.plain_inputs["dimensions"]["LoadBalancer"].startswith("app/airflow-eks-prod")
+
+
+def test_dev_goes_without_a_dashboard_and_prod_has_one(engine):
+    assert engine.program("dev").of_type("aws:cloudwatch/dashboard:Dashboard") == []
+    assert engine.program("dev").exports["dashboardName"] == ""
+    engine.program("prod").one("aws:cloudwatch/dashboard:Dashboard")

@@ -28,7 +28,7 @@ def test_plan_cli_prints_tree_with_key_properties(capsys):
     assert main(["plan", "--stack", "dev"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(BANNER)
-    assert "scalingConfig.maxSize: 5" in out and "spec.resources.requests.storage: 20Gi" in out
+    assert "scalingConfig.maxSize: 5" in out and "spec.resources.requests.storage: 10Gi" in out
     assert "values.dags.gitSync.ref: main" in out and "version: 1.22.0" in out
     assert "Allow s3:PutObject" in out  # IAM actions per role
 

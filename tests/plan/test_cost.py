@@ -78,12 +78,13 @@ def test_dev_is_under_100(engine):
 
 def test_the_in_cluster_database_lever_trades_rds_for_its_ebs_volume(engine):
     dev = est(engine)
-    rds_dev = est(engine, overrides={P + "database.engine": "rds"})
+    rds_dev = est(engine, overrides={P + "database.engine": "rds", P + "database.allocatedStorageGiB": 20})
     (volume,) = [line for line in dev.lines if line.label.startswith("EBS volume")]
-    assert (volume.kind, volume.quantity, volume.unit_price) == ("fixed", 20, 0.08)
+    assert (volume.kind, volume.quantity, volume.unit_price) == ("fixed", 10, 0.08)
     rds = sum(line.monthly or 0 for line in rds_dev.of_kind("fixed") if line.label.startswith("RDS"))
     assert rds == pytest.approx(HOURS * 0.016 + 20 * 0.115, abs=0.01)
-    assert rds_dev.fixed_total - dev.fixed_total == pytest.approx(rds - volume.monthly, abs=0.01)
+    # RDS also brings its three alarms (CPU, free storage, connections)
+    assert rds_dev.fixed_total - dev.fixed_total == pytest.approx(rds - volume.monthly + 3 * 0.10, abs=0.01)
     assert rds_dev.fixed_total > 100 >= dev.fixed_total
 
 
@@ -174,7 +175,7 @@ def test_plan_diff_ends_with_the_monthly_delta(engine, capsys, monkeypatch):
     monkeypatch.setattr(cli, "run_program", lambda config, stack: engine.program(stack))
     assert cli.main(["diff", "--stack", "dev", "--base", "origin/main"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == "monthly cost delta (dev): -$29.14/month (fixed $126.11 -> $96.97)"
+    assert out[-1] == "monthly cost delta (dev): -$29.14/month (fixed $128.61 -> $99.47)"
     assert "-$32.85/month: NAT gateways [airflow-eks-dev-vpc] (removed)" in out
     assert "+$3.07/month: EC2 Auto Scaling group [airflow-eks-dev-nat-asg] (added)" in out
     assert out[0] == cli.BANNER
