@@ -115,7 +115,7 @@ typecheck: $(VENV)/.installed $(TOOLS)/node_modules/.installed ## pyright agains
 # without it those tests skip with one line saying how to provide it).
 test-infra: $(VENV)/.installed ## infrastructure, plan, policy, workflow and chart render tests (mocks)
 	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/airflow \
-	  --ignore=tests/helm/test_config_options.py
+	  --ignore=tests/helm/test_config_options.py --ignore=tests/scripts/test_bench_dag_latency.py
 
 # DAG integrity and end-to-end runs (moto S3, a local PostgreSQL, fixture
 # sources on 127.0.0.1), the Airflow config keys of helm/*.yaml, and the
@@ -133,6 +133,7 @@ test: lint typecheck test-infra test-airflow ## everything, offline: no AWS, no 
 bench: $(VENV)/.installed $(DAGS_VENV)/.installed ## offline plan time per stack, parse time per DAG file
 	$(VENV)/bin/python scripts/bench_plan.py
 	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
+	$(DAGS_VENV)/bin/python scripts/bench_dag_latency.py
 
 clean: ## remove the venvs and .tools (not the stacks' state)
 	rm -rf $(VENV) $(DAGS_VENV) $(TOOLS) policy/venv

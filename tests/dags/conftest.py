@@ -26,14 +26,10 @@ here, before any test module imports it.
 from __future__ import annotations
 
 import functools
-import glob
 import http.server
 import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +42,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.dags.postgres_server import Postgres, PostgresNotInstalled, postgres_bin, postgres_server
 
 DAGS = ROOT / "dags"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -78,12 +75,6 @@ sys.path.insert(0, str(DAGS))
 def dag_files() -> list[Path]:
     """Every DAG file: the .py files at the top of dags/ (helpers live in include/)."""
     return sorted(p for p in DAGS.glob("*.py"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------ Airflow
@@ -207,74 +198,19 @@ def secrets_manager(s3) -> SecretsManager:
 # --------------------------------------------------------------- PostgreSQL
 
 
-@dataclass(frozen=True)
-class Postgres:
-    host: str
-    port: int
-    user: str
-    password: str
-    dbname: str
-
-    def connect(self):
-        import psycopg2
-        return psycopg2.connect(host=self.host, port=self.port, user=self.user,
-                                password=self.password, dbname=self.dbname)
-
-    def query(self, sql: str) -> list[tuple]:
-        conn = self.connect()
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(sql)
-                return cur.fetchall()
-        finally:
-            conn.close()
-
-
-def _postgres_bin() -> Path:
-    """Debian's server binaries (package postgresql), newest version first."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]), reverse=True)
-    if not found:
-        pytest.fail("PostgreSQL server not installed: apt-get install postgresql (.ci/run does)")
-    return Path(found[0]).parent
-
-
-def _as_postgres_user(cmd: list[str]) -> list[str]:
-    """initdb and postgres refuse to run as root; Debian's package adds a postgres user."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 @pytest.fixture(scope="session")
 def postgres(secrets_manager) -> Iterator[Postgres]:
     """A real PostgreSQL server on 127.0.0.1, password auth, an `analytics` database,
     its connection ``analytics_db`` in Secrets Manager."""
-    bin_dir = _postgres_bin()
-    root = Path(tempfile.mkdtemp(prefix="pg-"))
-    data, password = root / "data", secrets.token_urlsafe(16)
-    (root / "pw").write_text(password)
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True)
-    run(_as_postgres_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "analytics",
-                           "--auth=scram-sha-256", f"--pwfile={root / 'pw'}", "-E", "UTF8"]))
-    port = _free_port()
-    run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
-                           "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"]))
-    pg = Postgres("127.0.0.1", port, "analytics", password, "postgres")
     try:
-        conn = pg.connect()
-        conn.autocommit = True
-        conn.cursor().execute("CREATE DATABASE analytics")
-        conn.close()
-        pg = Postgres("127.0.0.1", port, "analytics", password, "analytics")
+        postgres_bin()
+    except PostgresNotInstalled as e:
+        pytest.fail(str(e))
+    with postgres_server("analytics", "analytics") as pg:
         secrets_manager.put("connections/analytics_db", json.dumps({
             "conn_type": "postgres", "host": pg.host, "port": pg.port, "login": pg.user,
             "password": pg.password, "schema": pg.dbname}))
         yield pg
-    finally:
-        subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast",
-                                          "stop"]), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # ---------------------------------------------------------- public sources
