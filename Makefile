@@ -130,7 +130,7 @@ chart: $(VENV)/.installed ## download the pinned chart package (sha256-checked)
 
 test: lint typecheck test-infra test-airflow ## everything, offline: no AWS, no Pulumi CLI
 
-bench: $(VENV)/.installed $(DAGS_VENV)/.installed ## offline plan time per stack, parse time per DAG file
+bench: $(VENV)/.installed $(DAGS_VENV)/.installed ## plan time per stack, parse time per DAG file, push-to-visible DAG latency
 	$(VENV)/bin/python scripts/bench_plan.py
 	$(DAGS_VENV)/bin/python scripts/bench_dag_parse.py
 	$(DAGS_VENV)/bin/python scripts/bench_dag_latency.py

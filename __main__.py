@@ -9,8 +9,9 @@ from components.alb_logs import AlbAccessLogs, AlbAccessLogsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.bucket import AccessLogSource, Bucket, BucketArgs
 from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
-from components.config import load_stack_config, without_userinfo
+from components.config import EMR_SCRIPT_PREFIX, load_stack_config, without_userinfo
 from components.database import Database, DatabaseArgs
+from components.emr_serverless import EmrServerless, EmrServerlessArgs
 from components.kms import EncryptionKey, EncryptionKeyArgs
 from components.lb_controller import (
     LoadBalancerController,
@@ -161,6 +162,16 @@ secrets = AirflowSecrets(f"{prefix}-secrets", AirflowSecretsArgs(
     prefix=secrets_prefix(cfg.stack), region=cfg.region,
     connections=cfg.secrets.connections, variables=cfg.secrets.variables,
     kms_key_arn=key.key_arn, recovery_window_days=7 if cfg.production else 0))
+emr = None
+if cfg.emr_serverless.enabled:
+    e = cfg.emr_serverless
+    emr = EmrServerless(f"{prefix}-spark", EmrServerlessArgs(
+        release_label=e.release_label, max_vcpu=e.max_vcpu, max_memory_gib=e.max_memory_gib,
+        idle_timeout_minutes=e.idle_timeout_minutes,
+        vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, region=cfg.region,
+        data_bucket_arn=data.arn, logs_bucket_name=logs.bucket_name, logs_bucket_arn=logs.arn,
+        kms_key_arn=key.key_arn, read_prefixes=e.read_prefixes, write_prefixes=e.write_prefixes,
+        script_prefix=EMR_SCRIPT_PREFIX))
 
 # The alarm topic has a fixed name, so Airflow gets its ARN before Monitoring
 # exists; Monitoring follows the release, whose Ingress makes the UI's ALB.
@@ -192,7 +203,10 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     release_depends_on=before_airflow,
     sso=cfg.sso,
     extra_env=airflow_env(topic_arn=alerts_topic_arn),
-    alerts_topic_arn=alerts_topic_arn))
+    alerts_topic_arn=alerts_topic_arn,
+    worker_statements=emr.task_statements if emr else (),
+    worker_variables={"emr_serverless_application_id": emr.application_id,
+                      "emr_serverless_execution_role_arn": emr.execution_role_arn} if emr else {}))
 
 if cfg.ui.load_balanced and cfg.ui.hosted_zone_id:
     UiDnsRecord(f"{prefix}-ui-dns", UiDnsRecordArgs(
@@ -245,3 +259,6 @@ pulumi.export("dagsRepo", without_userinfo(cfg.dags.repo))
 pulumi.export("dagsRevision", cfg.dags.revision)
 pulumi.export("connectionsPrefix", secrets.connections_prefix)
 pulumi.export("variablesPrefix", secrets.variables_prefix)
+if emr:
+    pulumi.export("emrServerlessApplicationId", emr.application_id)
+    pulumi.export("emrServerlessExecutionRoleArn", emr.execution_role_arn)

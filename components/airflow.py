@@ -142,6 +142,10 @@ class AirflowArgs:
     (StatsD settings, ``AIRFLOW_VAR_ALERTS_TOPIC_ARN``)."""
     alerts_topic_arn: pulumi.Input[str] | None = None
     """The stack's alarm topic: task pods may publish failure notices to it."""
+    worker_statements: Sequence[pulumi.Output[StatementArgs]] = ()
+    """More permissions for the task pods' role (e.g. EmrServerless.task_statements)."""
+    worker_variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """More Airflow Variables for every pod, name -> value (``AIRFLOW_VAR_<NAME>``)."""
 
 
 # ------------------------------------------------------------- pure helpers
@@ -445,6 +449,8 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
             {"name": "AIRFLOW_CONN_AWS_DEFAULT", "value": aws_conn},
             {"name": "AIRFLOW_VAR_DATA_BUCKET", "value": args.data_bucket_name},
             *({"name": k, "value": v} for k, v in args.extra_env.items()),
+            *({"name": f"AIRFLOW_VAR_{var.upper()}", "value": value}
+              for var, value in sorted(args.worker_variables.items())),
         ],
         "config": {"logging": {
             "remote_base_log_folder": pulumi.Output.concat("s3://", args.logs_bucket_name,
@@ -600,7 +606,8 @@ class Airflow(pulumi.ComponentResource):
                                            key_arn=args.kms_key_arn, region=args.region,
                                            alerts_topic_arn=args.alerts_topic_arn)
                 + secrets_statements(component, read_arns=args.secrets_read_arns,
-                                     key_arn=args.kms_key_arn, region=args.region),
+                                     key_arn=args.kms_key_arn, region=args.region)
+                + list(args.worker_statements if component == "workers" else ()),
             ), opts=child)
             for component, sa in SERVICE_ACCOUNTS.items()
         }

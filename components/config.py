@@ -306,6 +306,30 @@ class DagsConfig:
         return not self.repo.startswith("https://")
 
 
+# Where DAGs put their Spark scripts in the data bucket: read-only to jobs.
+EMR_SCRIPT_PREFIX = "spark/code/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmrServerlessConfig:
+    """The optional EMR Serverless Spark application (issue 18)."""
+
+    enabled: bool
+    """Whether the application and its roles exist."""
+    release_label: str
+    """Pinned EMR release, e.g. ``emr-7.12.0``."""
+    max_vcpu: int
+    """Cost bound: most vCPUs held at once."""
+    max_memory_gib: int
+    """Cost bound: most memory held at once, in GiB."""
+    idle_timeout_minutes: int
+    """Idle minutes before the application stops."""
+    read_prefixes: tuple[str, ...]
+    """Data-bucket prefixes jobs may read."""
+    write_prefixes: tuple[str, ...]
+    """Data-bucket prefixes jobs may write and delete."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class UiConfig:
     """How people reach the Airflow UI (issue 14): port-forward, or an HTTPS ALB."""
@@ -402,6 +426,8 @@ class StackConfig:
     """Single sign-on (off unless sso.issuerUrl is set)."""
     monitoring: MonitoringConfig
     """Alarm recipients and container log retention."""
+    emr_serverless: EmrServerlessConfig
+    """Optional EMR Serverless Spark application."""
 
 
 # -------------------------------------------------------------------- reading
@@ -1204,6 +1230,51 @@ def _monitoring(r: Reader, raw: Mapping[str, Any], production: bool,
                             dashboard=r.boolean("monitoring.dashboard"))
 
 
+# ------------------------------------------------------- emrServerless.* (issue 18)
+
+_S3_PREFIX = re.compile(r"[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*/")
+
+
+def _prefixes(r: Reader, key: str) -> tuple[str, ...]:
+    prefixes = r.strings(key)
+    if not prefixes:
+        raise ConfigError(key, list(prefixes), "expected at least one prefix")
+    for p in prefixes:
+        if not _S3_PREFIX.fullmatch(p) or {".", ".."} & set(p.split("/")):
+            raise ConfigError(key, list(prefixes),
+                              f"expected data-bucket prefixes such as 'silver/stackexchange/' "
+                              f"(no leading /, no wildcards, ending with /); {p!r} is not one")
+    return prefixes
+
+
+def _emr_serverless(r: Reader) -> EmrServerlessConfig:
+    label = r.string("emrServerless.releaseLabel")
+    m = re.fullmatch(r"emr-(\d+)\.(\d+)\.(\d+)", label)
+    if not m or int(m.group(1)) < 7:
+        raise ConfigError("emrServerless.releaseLabel", label,
+                          "expected a pinned EMR release emr-<major>.<minor>.<patch>, 7.0.0 or later "
+                          "(arm64 and job concurrency)")
+    vcpu = r.integer("emrServerless.maxVcpu", lo=1, hi=400)
+    memory = r.integer("emrServerless.maxMemoryGiB", lo=2, hi=3000)
+    # EMR Serverless workers have 2 to 8 GiB per vCPU (the smallest worker is
+    # 1 vCPU / 2 GiB); outside that band one of the two limits is unreachable.
+    if not 2 * vcpu <= memory <= 8 * vcpu:
+        raise ConfigError("emrServerless.maxMemoryGiB", memory,
+                          f"expected 2 to 8 GiB per vCPU of emrServerless.maxVcpu ({vcpu}): "
+                          f"{2 * vcpu} to {min(8 * vcpu, 3000)}")
+    reads = _prefixes(r, "emrServerless.readPrefixes")
+    writes = _prefixes(r, "emrServerless.writePrefixes")
+    for p in writes:
+        if p.startswith(EMR_SCRIPT_PREFIX) or EMR_SCRIPT_PREFIX.startswith(p):
+            raise ConfigError("emrServerless.writePrefixes", list(writes),
+                              f"a job must not write its own code: {p!r} overlaps {EMR_SCRIPT_PREFIX!r}")
+    return EmrServerlessConfig(
+        enabled=r.boolean("emrServerless.enabled"), release_label=label, max_vcpu=vcpu,
+        max_memory_gib=memory,
+        idle_timeout_minutes=r.integer("emrServerless.idleTimeoutMinutes", lo=1, hi=60),
+        read_prefixes=reads, write_prefixes=writes)
+
+
 def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
                        decls: Mapping[str, Declaration] | None = None,
                        secret_keys: Sequence[str] | None = None,
@@ -1236,6 +1307,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
         secrets=r.run(_secrets, raw, raw.keys() if secret_keys is None else secret_keys),
         monitoring=r.run(_monitoring, r, raw, production,
                          raw.keys() if secret_keys is None else secret_keys),
+        emr_serverless=r.run(_emr_serverless, r),
     )
     cfg = None
     if all(v is not None for v in parts.values()):

@@ -257,6 +257,9 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
         return {"arn": f"arn:aws:sns:{region}:{ACCOUNT}:{arn_name}"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{arn_name}"}
+    if typ == "aws:emrserverless/application:Application":
+        # The shape IAM matches job runs against: .../applications/<id>/jobruns/<run>.
+        return {"arn": f"arn:aws:emr-serverless:{region}:{ACCOUNT}:/applications/{name}-id"}
     if typ.startswith("aws:") and "arn" not in inputs:
         return {"arn": f"arn:aws:mock:{region}:{ACCOUNT}:{name}"}
     return {}
