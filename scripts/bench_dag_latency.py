@@ -360,6 +360,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=60.0,
                         help="window for the idle CPU measurement")
     parser.add_argument("--timeout", type=float, default=180.0, help="per sample, in s")
+    parser.add_argument("--startup-timeout", type=float, default=600.0,
+                        help="for the first parse and the API server, in s")
+    parser.add_argument("--no-repo-dags", action="store_true",
+                        help="start the bundle with the benchmark's DAG only, not dags/ (faster)")
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -383,8 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         origin, work = tmp / "origin.git", tmp / "work"
         git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp)
         git("clone", "-q", str(origin), str(work), cwd=tmp)
-        shutil.copytree(ROOT / "dags", work / "dags",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if args.no_repo_dags:
+            (work / "dags").mkdir()
+        else:
+            shutil.copytree(ROOT / "dags", work / "dags",
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (work / "dags" / f"{CHANGED_DAG}.py").write_text(dag_source(CHANGED_DAG, "v0"))
         git("add", "-A", cwd=work)
         git("commit", "-q", "-m", "initial", cwd=work)
@@ -408,8 +415,10 @@ def main(argv: list[str] | None = None) -> int:
             # The core API only: the dag processor reaches the execution API in-process.
             af.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port),
                      "--workers", "1", "--apps", "core")
-            parsed = wait_for(lambda: af.db_has(CHANGED_DAG, "v0"), args.timeout, "first parse", af)
-            served = wait_for(lambda: af.api_has(CHANGED_DAG, "v0"), args.timeout, "API server", af)
+            parsed = wait_for(lambda: af.db_has(CHANGED_DAG, "v0"), args.startup_timeout,
+                              "first parse", af)
+            served = wait_for(lambda: af.api_has(CHANGED_DAG, "v0"), args.startup_timeout,
+                              "API server", af)
             files = len(list((sync.link / "dags").glob("*.py")))
             print(f"Airflow {airflow.__version__}; PostgreSQL {db.query('SHOW server_version')[0][0]}"
                   f" (local); git-sync period {period:g} s; {files} DAG files at start; "

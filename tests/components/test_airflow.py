@@ -90,16 +90,23 @@ def test_every_config_key_the_release_sets_is_in_the_static_files(engine, stack)
     assert not escaped
 
 
-def test_dag_latency_settings(engine):
+def test_dag_latency_settings_are_the_ones_the_readme_measured(engine):
+    """README, "DAG latency" gives figures measured with these settings
+    (scripts/bench_dag_latency.py reads them from the same files)."""
     v = values_of(engine.program("dev"))
-    period = int(v["dags"]["gitSync"]["period"].rstrip("s"))
-    refresh = int(v["config"]["dag_processor"]["refresh_interval"])
-    reparse = int(v["config"]["dag_processor"]["min_file_process_interval"])
-    serialized = int(v["config"]["core"]["min_serialized_dag_update_interval"])
-    assert period + refresh <= 25 and period + reparse <= 30  # README, "DAG latency"
-    # A changed file: pulled, re-parsed, written, then seen by the API server's
-    # DAG cache within one more min_serialized_dag_update_interval.
-    assert period + reparse + serialized <= 56
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## DAG latency"):readme.index("## Cost")]
+    shipped = {
+        "dags.syncPeriodSeconds": v["dags"]["gitSync"]["period"].removesuffix("s"),
+        "[dag_processor] refresh_interval": v["config"]["dag_processor"]["refresh_interval"],
+        "[dag_processor] min_file_process_interval":
+            v["config"]["dag_processor"]["min_file_process_interval"],
+        "[core] min_serialized_dag_update_interval":
+            v["config"]["core"]["min_serialized_dag_update_interval"],
+    }
+    missing = [f"`{name}` = {value}" for name, value in shipped.items()
+               if f"`{name}` = {value} " not in section]
+    assert not missing
 
 
 @pytest.mark.parametrize("stack,branch,ref", [("dev", "main", "main"), ("prod", "v1.0.0", "v1.0.0")])

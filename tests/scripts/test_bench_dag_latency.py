@@ -76,7 +76,7 @@ def test_harness_measures_new_and_changed_dags_on_real_airflow(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--n", "2", "--sync-period", "1",
          *(f"--set={k}={v}" for k, v in OVERRIDES.items()),
-         "--idle-seconds", "3", "--timeout", "60", "--json", str(out)],
+         "--no-repo-dags", "--idle-seconds", "3", "--timeout", "60", "--json", str(out)],
         capture_output=True, text=True, timeout=600)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
