@@ -111,6 +111,10 @@ class DataBucket:
     def write_text(self, text: str, key: str) -> None:
         self._s3.load_string(text, key, bucket_name=self.name, replace=True)
 
+    def keys(self, prefix: str) -> list[str]:
+        """The keys under ``prefix``, sorted."""
+        return sorted(self._s3.list_keys(bucket_name=self.name, prefix=prefix) or [])
+
 
 def setting(param: Any, variable: str, default: str) -> str:
     """A run's param if given, else the Variable if set, else the default."""
