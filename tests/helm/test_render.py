@@ -19,7 +19,9 @@ from components.airflow import (
     LOGS_PREFIX,
     SERVICE_ACCOUNTS,
     pgbouncer_checksum,
+    static_values,
 )
+from components.config import load_declarations
 from plan.engine import Secret
 from tests.conftest import FAKE_SSH_KEY, policy_of, statements
 from tests.helm.render import Rendered, release_inputs, render_stack, render_values
@@ -118,7 +120,8 @@ def git_sync(r: Rendered):
 def test_git_sync_period_and_revision(case):
     name, r = case
     env = env_of(git_sync(r))
-    assert env["GITSYNC_PERIOD"] == "10s"
+    # The shipped default (Pulumi.yaml), measured in README "DAG latency".
+    assert env["GITSYNC_PERIOD"] == f"{load_declarations()['dags.syncPeriodSeconds'].default}s"
     revision = "v1.0.0" if name == "prod" else "main"
     assert (env["GITSYNC_REF"], env["GIT_SYNC_BRANCH"], env["GIT_SYNC_REV"]) == (revision, revision, "HEAD")
     assert "GITSYNC_GIT" not in env and "GIT_SYNC_GIT" not in env
@@ -159,8 +162,11 @@ def test_airflow_cfg(engine, case):
     assert cfg["logging"]["remote_logging"] == "True"
     assert cfg["logging"]["remote_base_log_folder"] == f"s3://{logs_bucket}/{LOGS_PREFIX}"
     assert cfg["logging"]["remote_log_conn_id"] == LOGS_CONN_ID
-    assert cfg["dag_processor"]["refresh_interval"] == "10"
-    assert cfg["dag_processor"]["min_file_process_interval"] == "15"
+    shipped = static_values(False)["config"]  # helm/values.yaml, measured in README "DAG latency"
+    for section, key in (("dag_processor", "refresh_interval"),
+                         ("dag_processor", "min_file_process_interval"),
+                         ("core", "min_serialized_dag_update_interval")):
+        assert cfg[section][key] == shipped[section][key], (section, key)
 
 
 # ----------------------------------------------------------------- secrets
