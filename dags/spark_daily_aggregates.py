@@ -31,7 +31,7 @@ from pathlib import Path
 import pendulum
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import dag, get_current_context, task
-from include.platform import AWS_CONN_ID, DEFAULT_ARGS, DataBucket, run_date
+from include.platform import AWS_CONN_ID, DAGRUN_TIMEOUT, DEFAULT_ARGS, DataBucket, run_date
 
 SCRIPT = Path(__file__).resolve().parent / "include" / "spark" / "daily_aggregates.py"
 # components/config.py EMR_SCRIPT_PREFIX: readable, never writable, by jobs.
@@ -51,6 +51,7 @@ def partition(prefix: str, date: str) -> str:
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     default_args=DEFAULT_ARGS,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     tags=["example", "spark", "emr-serverless"],
     description="One day's posts aggregated by a PySpark job on EMR Serverless",
     doc_md=__doc__,

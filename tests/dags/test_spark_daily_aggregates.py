@@ -62,7 +62,7 @@ def test_a_run_starts_the_job_with_this_dates_partitions_and_checks_its_output(d
 
 
 def test_a_job_that_wrote_nothing_fails_the_check(dagbag, s3, emr):
-    states = run_dag(dagbag, "spark_daily_aggregates", date="2026-11-17", expect_failure=True)
+    states = run_dag(dagbag, "spark_daily_aggregates", date="2026-11-17")
     assert states["run_spark_job"] == "success" and states["check_output"] == "failed"
 
 
@@ -72,7 +72,7 @@ def test_a_failed_job_run_fails_the_task(dagbag, s3, emr, monkeypatch):
     client, app = emr
     date = "2026-11-16"
     write_partition(s3, date)  # even with output present, a failed run is a failure
-    states = run_dag(dagbag, "spark_daily_aggregates", date=date, expect_failure=True)
+    states = run_dag(dagbag, "spark_daily_aggregates", date=date)
     assert states["run_spark_job"] == "failed" and states["check_output"] == "upstream_failed"
     (run,) = [r for r in job_runs(client, app) if r["name"] == f"spark_daily_aggregates-{date}"]
     assert run["state"] == "FAILED"
