@@ -121,7 +121,8 @@ test-infra: $(VENV)/.installed ## infrastructure, plan, policy, workflow and cha
 # sources on 127.0.0.1), the Airflow config keys of helm/*.yaml, and the
 # day-2 procedures on real Airflow (tests/airflow).
 test-airflow: $(DAGS_VENV)/.installed ## DAG, Airflow config and day-2 tests (real Airflow)
-	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm/test_config_options.py tests/airflow
+	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm/test_config_options.py tests/airflow \
+	  tests/scripts/test_bench_dag_latency.py
 
 # The pinned chart package, for the render tests: $$AIRFLOW_EKS_CHART_PACKAGE,
 # else the cache, else a download from the official repository (sha256-checked).
