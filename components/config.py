@@ -119,6 +119,15 @@ class Declaration:
     """Human description, reused by the README's configuration reference."""
 
 
+# Secrets that a stack may leave unset. Pulumi.yaml cannot mark them
+# `secret: true`: the CLI then requires the key on every stack ("missing
+# configuration value"), and a default would be stored in plaintext. So they
+# are declared as optional strings, and the program refuses a value that was
+# not set with --secret (Reader.check_secrets_encrypted), never echoing it.
+OPTIONAL_SECRETS = frozenset({"dags.sshPrivateKey", "dags.httpsToken", "sso.clientSecret",
+                              "monitoring.httpsEndpoint"})
+
+
 def load_declarations(path: Path = PULUMI_YAML) -> dict[str, Declaration]:
     """Reads the ``config:`` block of Pulumi.yaml."""
     raw = yaml.safe_load(path.read_text())["config"]
@@ -130,7 +139,7 @@ def load_declarations(path: Path = PULUMI_YAML) -> dict[str, Declaration]:
             key=key,
             type=spec["type"],
             default=spec.get("default", _MISSING),
-            secret=bool(spec.get("secret", False)),
+            secret=bool(spec.get("secret", False)) or key in OPTIONAL_SECRETS,
             description=spec.get("description", ""),
         )
     return decls
