@@ -378,7 +378,7 @@ def statsd_agent_config(namespace: str) -> dict[str, Any]:
 
 def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
     """Every alarm of the stack, with what to do first."""
-    ns, db = args.metrics_namespace, {"DBInstanceIdentifier": args.database_identifier}
+    ns = args.metrics_namespace
 
     def airflow(statsd_name: str) -> dict[str, Any]:
         metric, dims = cloudwatch_metric(statsd_name)
@@ -423,6 +423,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
                               "what fills it (kubectl get pods -A -o wide)."),
     ]
     if args.database_identifier is not None:
+        db = {"DBInstanceIdentifier": args.database_identifier}
         specs += [
             AlarmSpec(suffix="rds-cpu", namespace="AWS/RDS", metric="CPUUtilization", dimensions=db,
                       statistic="Average", comparison="GreaterThanThreshold", threshold=80,
