@@ -273,15 +273,13 @@ CREATE_USER_SCRIPT = (
 )
 
 
-def migration_script(pools: Sequence[tuple[str, int]]) -> str:
-    """The migration Job's script: migrate, re-encrypt every Connection and
-    Variable with the first Fernet key (after a secretsRevision bump the Secret
-    holds "new,old"; the next bump drops "old"), then create or resize the
-    platform's pools (``airflow.pools``): a task that names a missing pool is
-    never scheduled. ``pools set`` is idempotent, so a re-run changes nothing."""
-    steps = ["airflow db migrate", "airflow rotate-fernet-key"]
-    steps += [f"airflow pools set {shlex.quote(name)} {slots} "
-              f"{shlex.quote('airflow-eks: airflow.pools')} >/dev/null" for name, slots in pools]
+def migration_script(base: str, pools: Sequence[tuple[str, int]]) -> str:
+    """The migration Job's script: helm/values.yaml's (migrate, then re-encrypt
+    with the first Fernet key), then create or resize the platform's pools
+    (``airflow.pools``): a task that names a missing pool is never scheduled.
+    ``pools set`` is idempotent, so a re-run changes nothing."""
+    steps = [base] + [f"airflow pools set {shlex.quote(name)} {slots} "
+                      f"{shlex.quote('airflow-eks: airflow.pools')} >/dev/null" for name, slots in pools]
     return " && ".join(steps)
 
 
@@ -433,6 +431,7 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
                     pgbouncer_config_sha256: pulumi.Input[str] = "") -> dict[str, Any]:
     """The values that depend on the stack; merged over helm/values.yaml."""
     s = args.settings
+    job_args = static_values(s.high_availability)["migrateDatabaseJob"]["args"]
     aws_conn = json.dumps({"conn_type": "aws", "extra": {"region_name": args.region}})
     values: dict[str, Any] = {
         "airflowVersion": AIRFLOW_VERSION,
@@ -466,7 +465,7 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
         "pgbouncer": {"configSecretName": pgbouncer_config_secret,
                       "podAnnotations": {"airflow-eks/pgbouncer-config-sha256": pgbouncer_config_sha256},
                       "metricsExporterSidecar": {"statsSecretName": pgbouncer_stats_secret}},
-        "migrateDatabaseJob": {"args": ["bash", "-c", migration_script(s.pools)]},
+        "migrateDatabaseJob": {"args": [*job_args[:-1], migration_script(job_args[-1], s.pools)]},
         "createUserJob": {
             # The password reaches the job from a Secret; the chart's own
             # defaultUser would put it in the values and the Job spec.

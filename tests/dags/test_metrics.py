@@ -129,6 +129,9 @@ def emit_with_platform_settings() -> list[str]:
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
         # Heartbeat on every loop (0 = no minimum interval), so one loop emits it.
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "0",
+        # and the dag processor's job: its heartbeat is only_if_necessary, so with
+        # the 5 s default a fast single loop ends before one is due
+        "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "0",
         # as components/monitoring.py airflow_env() sets them, host and port aside
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
