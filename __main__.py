@@ -5,9 +5,8 @@ import pulumi_aws as aws
 
 from components.airflow import NAMESPACE as AIRFLOW_NAMESPACE
 from components.airflow import Airflow, AirflowArgs
-from components.alb_logs import AlbAccessLogs, AlbAccessLogsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.bucket import AccessLogSource, Bucket, BucketArgs
+from components.bucket import AccessLogSource, AlbLogDelivery, Bucket, BucketArgs
 from components.cluster import NODE_GROUP_LABEL, TASKS_TAINT_KEY, Cluster, ClusterArgs
 from components.config import EMR_SCRIPT_PREFIX, load_stack_config, without_userinfo
 from components.database import Database, DatabaseArgs
@@ -117,7 +116,9 @@ data = Bucket(f"{prefix}-data", BucketArgs(
     purpose="data", kms_key_arn=key.key_arn,
     noncurrent_version_days=cfg.buckets.noncurrent_version_retention_days,
     protect=cfg.production))
-# S3 delivers server access logs only to an SSE-S3 bucket (FSBP S3.9).
+# S3 server access logs (FSBP S3.9) and the UI's ALB access logs: both
+# deliver only to an SSE-S3 bucket, so one bucket, a prefix each.
+alb_logs = AlbLogDelivery(region=cfg.region)
 access_logs = Bucket(f"{prefix}-access-logs", BucketArgs(
     purpose="access-logs", kms_key_arn=None,
     expire_after_days=cfg.buckets.access_log_retention_days,
@@ -125,6 +126,7 @@ access_logs = Bucket(f"{prefix}-access-logs", BucketArgs(
     access_log_sources=[
         AccessLogSource(bucket_name=logs.bucket_name, bucket_arn=logs.arn, prefix="logs/"),
         AccessLogSource(bucket_name=data.bucket_name, bucket_arn=data.arn, prefix="data/")],
+    alb_logs=alb_logs if cfg.ui.load_balanced else None,
     account_id=account_id,
     protect=cfg.production))
 
@@ -148,13 +150,11 @@ if cfg.ui.load_balanced:
             hostname=cfg.ui.hostname, hosted_zone_id=cfg.ui.hosted_zone_id))
         certificate_arn = certificate.certificate_arn
     # The ALB checks it may write when logging is turned on: policy first.
-    alb_logs = AlbAccessLogs(f"{prefix}-alb-logs", AlbAccessLogsArgs(
-        region=cfg.region, retention_days=cfg.buckets.task_log_retention_days, protect=cfg.production))
-    before_airflow.append(alb_logs.policy)
+    before_airflow.append(access_logs.policy)
     ui_values = alb_ingress_values(
         exposure=cfg.ui.exposure, hostname=cfg.ui.hostname, certificate_arn=certificate_arn,
         allowed_cidrs=cfg.ui.allowed_cidrs, alb_name=load_balancer_name(cfg.cluster.name),
-        deletion_protection=cfg.production, access_logs_bucket=alb_logs.bucket_name,
+        deletion_protection=cfg.production, access_logs_bucket=access_logs.bucket_name,
         access_logs_prefix=alb_logs.prefix)
 # Connections and Variables of the stack config; a production secret removed
 # from config stays restorable for a week, others go at once (components/secrets.py).

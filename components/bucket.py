@@ -1,4 +1,4 @@
-"""Bucket: a private, encrypted, versioned S3 bucket (task logs, data, S3 access logs).
+"""Bucket: a private, encrypted, versioned S3 bucket (task logs, data, access logs).
 
 Creates the bucket and, as separate resources:
 - all four Block Public Access flags;
@@ -6,8 +6,8 @@ Creates the bucket and, as separate resources:
 - default encryption SSE-KMS with the stack's key and an S3 Bucket Key (the
   Bucket Key cuts KMS requests, and so their cost, by about 99%; a
   customer-managed key gives a key policy and a CloudTrail trail per decrypt,
-  which SSE-S3 does not); SSE-S3 for a bucket that receives S3 server access
-  logs, the only default encryption S3 log delivery supports;
+  which SSE-S3 does not); SSE-S3 for the access-log bucket, the only default
+  encryption that S3 server access logging and ALB access logging support;
 - for an access-log bucket, the server access logging (FSBP S3.9) of its
   source buckets into it, one prefix per source;
 - versioning;
@@ -16,7 +16,15 @@ Creates the bucket and, as separate resources:
   after 7 days;
 - a bucket policy that denies every request made without TLS and, on an
   access-log bucket, lets the S3 logging service write only the logs of the
-  named source buckets of this account, each under its own prefix.
+  named source buckets of this account, each under its own prefix, and, with
+  ``alb_logs``, lets Elastic Load Balancing write only
+  ``<prefix>/AWSLogs/<this account>/*``: the region's ELB account (regions
+  before August 2022) and the log-delivery service principal (newer regions),
+  as the ALB guide documents.
+
+One access-log bucket serves both writers: each requires SSE-S3 (not
+SSE-KMS), a bucket in its region and a policy grant, and neither a bucket of
+its own (the S3 and ELB guides allow any bucket of the account meeting those).
 
 ``force_destroy`` only outside production; ``protect=True`` in production.
 """
@@ -32,6 +40,7 @@ import pulumi_aws as aws
 from components.iam import Condition, Principal, Statement, policy_document
 
 ABORT_MULTIPART_DAYS = 7
+ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +53,18 @@ class AccessLogSource:
     """ARN of the source bucket (the logging service's ``aws:SourceArn``)."""
     prefix: str
     """Key prefix of its logs in the access-log bucket, e.g. ``data/``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlbLogDelivery:
+    """Application Load Balancers of this account that write their access logs
+    into an access-log bucket."""
+
+    region: str
+    """Region of the load balancers (and of the bucket): its ELB account writes the logs."""
+    prefix: str = "alb"
+    """Key prefix, the load balancer's ``access_logs.s3.prefix``; ELB appends
+    ``/AWSLogs/<account>/`` (so it may not contain ``AWSLogs``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +85,9 @@ class BucketArgs:
     access_log_sources: Sequence[AccessLogSource] = ()
     """Makes this the access-log bucket of these buckets (requires SSE-S3): it
     turns their server access logging on, so that they need not exist after it."""
+    alb_logs: AlbLogDelivery | None = None
+    """Also lets these load balancers write their access logs into this
+    access-log bucket (requires ``access_log_sources``)."""
     account_id: pulumi.Input[str] | None = None
     """This account; required with ``access_log_sources`` (``aws:SourceAccount``)."""
 
@@ -72,7 +96,12 @@ class Bucket(pulumi.ComponentResource):
     """A locked-down S3 bucket."""
 
     bucket_name: pulumi.Output[str]
+    """The bucket's name."""
     arn: pulumi.Output[str]
+    """The bucket's ARN."""
+    policy: aws.s3.BucketPolicy
+    """The bucket policy: a writer that checks its grant when logging is turned
+    on (an ALB does) must wait for it."""
 
     def __init__(self, name: str, args: BucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Bucket", name, None, opts)
@@ -82,6 +111,8 @@ class Bucket(pulumi.ComponentResource):
             raise ValueError(f"{name}: an access-log bucket needs kms_key_arn=None and account_id")
         if args.kms_key_arn is None and not args.access_log_sources:
             raise ValueError(f"{name}: only an access-log bucket may do without SSE-KMS")
+        if args.alb_logs is not None and (not args.access_log_sources or "AWSLogs" in args.alb_logs.prefix):
+            raise ValueError(f"{name}: ALB logs go to the access-log bucket, under a prefix without AWSLogs")
 
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
@@ -155,6 +186,19 @@ class Bucket(pulumi.ComponentResource):
                               values=[args.account_id or ""]),
                 ],
             ))
+        if args.alb_logs is not None:
+            invoke = pulumi.InvokeOutputOptions(parent=self)
+            elb_account = aws.elb.get_service_account_output(region=args.alb_logs.region, opts=invoke).arn
+            alb_objects = pulumi.Output.concat(bucket.arn, f"/{args.alb_logs.prefix}/AWSLogs/",
+                                               args.account_id or "", "/*")
+            statements += [
+                Statement(sid="AlbLogDeliveryRegionalAccount", actions=["s3:PutObject"],
+                          principals=[Principal(type="AWS", identifiers=[elb_account])],
+                          resources=[alb_objects]),
+                Statement(sid="AlbLogDeliveryService", actions=["s3:PutObject"],
+                          principals=[Principal(type="Service", identifiers=[ELB_LOG_DELIVERY])],
+                          resources=[alb_objects]),
+            ]
         policy = aws.s3.BucketPolicy(
             f"{name}-policy", bucket=bucket.id, policy=policy_document(statements, parent=self).json,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
@@ -170,4 +214,5 @@ class Bucket(pulumi.ComponentResource):
 
         self.bucket_name = bucket.bucket
         self.arn = bucket.arn
+        self.policy = policy
         self.register_outputs({"bucketName": self.bucket_name, "arn": self.arn})

@@ -1,8 +1,11 @@
-"""Bucket: private, SSE-KMS with a bucket key, versioned, lifecycle, TLS only."""
+"""Bucket: private, SSE-KMS with a bucket key, versioned, lifecycle, TLS only;
+the access-log bucket: SSE-S3, receiving the S3 server access logs of the logs
+and data buckets and, with a load-balanced UI, the ALB's access logs (issue 14
+§3), each writer only under its own prefix."""
 
 import pytest
 
-from components.bucket import AccessLogSource, Bucket, BucketArgs
+from components.bucket import AccessLogSource, AlbLogDelivery, Bucket, BucketArgs
 from tests.conftest import policy_of, statements
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k"
@@ -107,3 +110,57 @@ def test_access_log_bucket_refuses_kms_or_no_account(engine, kw):
 def test_only_an_access_log_bucket_goes_without_kms(engine):
     with pytest.raises(ValueError, match="SSE-KMS"):
         build(engine, kms_key_arn=None)
+
+
+def test_alb_log_delivery_writes_only_under_its_prefix(engine):
+    rec = build_access_logs(engine, alb_logs=AlbLogDelivery(region="us-east-1"))
+    arn = rec.one("aws:s3/bucket:Bucket").outputs["arn"]
+    by_sid = {s["Sid"]: s for s in statements(policy_of(rec.one("aws:s3/bucketPolicy:BucketPolicy")))}
+    objects = [f"{arn}/alb/AWSLogs/123456789012/*"]
+    # us-east-1's ELB account (regions before August 2022), and the service
+    # principal of newer regions; nothing else, nowhere else.
+    assert by_sid["AlbLogDeliveryRegionalAccount"]["Principal"] == {"AWS": ["arn:aws:iam::127311923021:root"]}
+    assert by_sid["AlbLogDeliveryService"]["Principal"] == {
+        "Service": ["logdelivery.elasticloadbalancing.amazonaws.com"]}
+    for sid in ("AlbLogDeliveryRegionalAccount", "AlbLogDeliveryService"):
+        assert (by_sid[sid]["Effect"], by_sid[sid]["Action"], by_sid[sid]["Resource"]) == (
+            "Allow", ["s3:PutObject"], objects)
+    # The S3 server access log grants are still there, beside them.
+    assert {s["Resource"][0] for s in by_sid.values() if s["Principal"] == {
+        "Service": ["logging.s3.amazonaws.com"]}} == {f"{arn}/logs/*", f"{arn}/data/*"}
+
+
+def test_without_alb_logs_no_load_balancer_may_write(engine):
+    doc = policy_of(build_access_logs(engine).one("aws:s3/bucketPolicy:BucketPolicy"))
+    assert not [s for s in statements(doc) if s["Sid"].startswith("AlbLogDelivery")]
+
+
+@pytest.mark.parametrize("kw", [{}, {"prefix": "alb/AWSLogs"}])
+def test_alb_logs_need_the_access_log_bucket_and_a_plain_prefix(engine, kw):
+    with pytest.raises(ValueError, match="ALB logs"):
+        if kw:
+            build_access_logs(engine, alb_logs=AlbLogDelivery(region="us-east-1", **kw))
+        else:
+            build(engine, alb_logs=AlbLogDelivery(region="us-east-1"))
+
+
+def test_prod_alb_writes_its_logs_into_the_protected_access_log_bucket(engine):
+    rec = engine.program("prod")
+    bucket = rec.one("aws:s3/bucket:Bucket", "access-logs-bucket")
+    assert bucket.protect  # production
+    assert not [r for r in rec.resources if "alb-logs" in r.name], "no bucket of its own any more"
+    annotations = rec.one("kubernetes:helm.sh/v3:Release", "airflow-release").plain_inputs[
+        "values"]["ingress"]["apiServer"]["annotations"]
+    attributes = dict(kv.split("=", 1)
+                      for kv in annotations["alb.ingress.kubernetes.io/load-balancer-attributes"].split(","))
+    assert (attributes["access_logs.s3.bucket"], attributes["access_logs.s3.prefix"]) == (
+        bucket.outputs["bucket"], "alb")
+    # The ALB checks its grant when logging is turned on: the policy comes first.
+    policy = rec.one("aws:s3/bucketPolicy:BucketPolicy", "access-logs-policy")
+    assert policy.urn in rec.one("kubernetes:helm.sh/v3:Release", "airflow-release").dependencies
+    assert any(s["Sid"] == "AlbLogDeliveryService" for s in statements(policy_of(policy)))
+
+
+def test_port_forward_stacks_grant_no_load_balancer(engine):
+    policy = engine.program("dev").one("aws:s3/bucketPolicy:BucketPolicy", "access-logs-policy")
+    assert not [s for s in statements(policy_of(policy)) if s["Sid"].startswith("AlbLogDelivery")]

@@ -135,7 +135,7 @@ def test_the_api_server_ingress_is_an_https_only_internal_alb(engine):
     assert (ingress["path"], ingress["pathType"]) == ("/", "Prefix")
     a = {k.removeprefix("alb.ingress.kubernetes.io/"): v for k, v in ingress["annotations"].items()}
     validation = rec.one("aws:acm/certificateValidation:CertificateValidation")
-    logs_bucket = rec.one("aws:s3/bucket:Bucket", "alb-logs-bucket").outputs["bucket"]
+    logs_bucket = rec.one("aws:s3/bucket:Bucket", "access-logs-bucket").outputs["bucket"]
     assert a == {
         "load-balancer-name": "airflow-eks-prod-ui",
         "scheme": "internal",

@@ -27,7 +27,7 @@ def test_the_rendered_ingress_is_the_https_only_alb(engine):
     attributes = dict(kv.split("=", 1) for kv in a["alb.ingress.kubernetes.io/load-balancer-attributes"].split(","))
     assert attributes["deletion_protection.enabled"] == "true"
     assert attributes["access_logs.s3.enabled"] == "true" and attributes["access_logs.s3.prefix"] == "alb"
-    assert attributes["access_logs.s3.bucket"].startswith("airflow-eks-prod-alb-logs")
+    assert attributes["access_logs.s3.bucket"].startswith("airflow-eks-prod-access-logs")
 
 
 def test_the_api_server_runs_the_config_file_with_sso_from_the_secret(engine):
