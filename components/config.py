@@ -38,6 +38,8 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from policy.cidr_rules import world_open_reason
+
 PROJECT = "airflow-eks"
 PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -643,26 +645,19 @@ def _region(r: Reader, raw: Mapping[str, Any]) -> str:
 
 
 def public_cidr_problem(cidrs: Sequence[str]) -> str | None:
-    """Why a public API endpoint CIDR list opens the platform, or None.
-
-    Refused: any IPv4 prefix shorter than /8 or IPv6 shorter than /32, and any
-    list whose union is the whole address space (``0.0.0.0/1`` + ``128.0.0.0/1``).
-    policy/guardrails.py applies the same rule (tests/policy checks they agree)."""
+    """Why a public API endpoint CIDR list opens the platform, or None: the
+    rule of policy/cidr_rules.py, which the policy pack applies too, on CIDRs
+    written canonically (no host bits)."""
     nets = []
     for c in cidrs:
         try:
             nets.append(ipaddress.ip_network(c, strict=True))
         except ValueError:
             return f"{c!r} is not a CIDR such as 203.0.113.0/24"
-    for net in nets:
-        if net.prefixlen < (8 if net.version == 4 else 32):
-            return (f"{net} is too wide: the API endpoint may not be open to the world or a large part "
-                    "of it (IPv4 /8 or longer, IPv6 /32 or longer); list your CI/VPN CIDRs, or [] for private only")
-    for world in (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")):
-        same = [n for n in nets if n.version == world.version]
-        if world in ipaddress.collapse_addresses(same):  # type: ignore[arg-type]
-            return (f"together the CIDRs cover {world}: the API endpoint may not be open to the world; "
-                    "list your CI/VPN CIDRs, or [] for private only")
+    reason = world_open_reason(nets)
+    if reason:
+        return (f"{reason}: the API endpoint may not be open to the world or a large part of it; "
+                "list your CI/VPN CIDRs, or [] for private only")
     return None
 
 
@@ -929,7 +924,7 @@ _HOSTNAME = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)
 def world_open(cidrs: Sequence[str]) -> bool:
     """True when the networks, together, admit (nearly) every address: their
     union covers 0.0.0.0/0 or ::/0, or one is shorter than /8 (IPv6: /32).
-    The rule of :func:`public_cidr_problem` (and of the policy pack)."""
+    The rule of :func:`public_cidr_problem` (policy/cidr_rules.py)."""
     return public_cidr_problem(cidrs) is not None
 
 

@@ -33,6 +33,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+# policy/ is first on sys.path when the pack runs (runpy.run_path of the folder).
+from cidr_rules import world_open_reason
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -174,26 +176,15 @@ REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
 
 def world_open_problem(cidrs: Sequence[str]) -> str | None:
     """Why a public endpoint's CIDR list opens the API, or None: the rule of
-    components/config.py ``public_cidr_problem`` (a test runs both on the same
-    cases; the pack's environment has no pulumi-aws to import that module).
-
-    Refused: an IPv4 prefix shorter than /8, an IPv6 prefix shorter than /32, and
-    a list whose union is the whole address space (``0.0.0.0/1`` + ``128.0.0.0/1``)."""
+    cidr_rules.py, which the config check (components/config.py) applies too."""
     nets = []
     for c in cidrs:
         try:
             nets.append(ipaddress.ip_network(str(c), strict=False))
         except ValueError:
             return f"publicAccessCidrs entry {c!r} is not a CIDR."
-    for net in nets:
-        if net.prefixlen < (8 if net.version == 4 else 32):
-            return (f"publicAccessCidrs entry {net} is too wide: IPv4 needs /8 or longer, IPv6 /32 or longer "
-                    "(the API endpoint may not be open to the world).")
-    for world in (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")):
-        same = [n for n in nets if n.version == world.version]
-        if world in ipaddress.collapse_addresses(same):  # type: ignore[arg-type]
-            return f"publicAccessCidrs together cover {world}: they open the API endpoint to the world."
-    return None
+    reason = world_open_reason(nets)
+    return f"publicAccessCidrs: {reason}; the API endpoint may not be open to the world." if reason else None
 
 
 def _endpoint_violation(public: Any, cidrs: Any) -> str | None:

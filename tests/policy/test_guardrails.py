@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -26,6 +28,9 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 
 from tests.conftest import ROOT
 
+# As the analyzer runs the pack: policy/ first on sys.path (runpy.run_path of
+# the folder), so that guardrails.py finds cidr_rules.py.
+sys.path.insert(0, str(ROOT / "policy"))
 _spec = importlib.util.spec_from_file_location("guardrails", ROOT / "policy" / "guardrails.py")
 assert _spec and _spec.loader
 guardrails = importlib.util.module_from_spec(_spec)
@@ -271,6 +276,20 @@ def test_the_pack_is_declared_for_python():
     assert pack["runtime"]["name"] == "python"
     main = (ROOT / "policy" / "__main__.py").read_text()
     assert "PolicyPack(" in main and "POLICIES" in main
+
+
+def test_the_pack_imports_without_the_program():
+    """The pack's environment has no pulumi-aws and no components/: guardrails.py
+    and the CIDR rule it shares with the config check must import without them
+    (an isolated interpreter, with only policy/ added to its path, as the
+    analyzer adds it)."""
+    code = ("import sys; sys.path.insert(0, 'policy'); import guardrails; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('components', 'pulumi_aws', 'plan')); "
+            "assert not bad, bad; print(len(guardrails.POLICIES))")
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(POLICIES)
 
 
 # Well-formed CIDR lists, both allowed and refused: the pack and the config check agree.
