@@ -165,6 +165,30 @@ def _unknown(label: str, r: Resource, why: str) -> Line:
     return Line(label, r.name, "unknown", None, "-", 0, why)
 
 
+# One resource, one price, nothing read from its inputs: type -> (label, price
+# key, unit, detail). A unit per hour is billed every hour of the month.
+_FLAT: dict[str, tuple[str, str, str, str]] = {
+    "aws:ec2/natGateway:NatGateway": ("NAT gateway", "nat_gateway_hour", "gateway-hour", "{hours} h"),
+    "aws:ec2/eip:Eip": ("Elastic IP (public IPv4)", "public_ipv4_hour", "address-hour", "{hours} h"),
+    "aws:kms/key:Key": ("KMS customer-managed key", "kms_key_month", "key-month", "1 key"),
+    "aws:secretsmanager/secret:Secret": ("Secrets Manager secret", "secretsmanager_secret_month", "secret-month",
+                                         "1 secret"),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("CloudWatch custom metric (log metric filter)",
+                                                       "cloudwatch_custom_metric_month", "metric-month", "1 metric"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("CloudWatch alarm", "cloudwatch_alarm_month", "alarm-month",
+                                               "1 alarm"),
+    "aws:cloudwatch/dashboard:Dashboard": ("CloudWatch dashboard", "cloudwatch_dashboard_month", "dashboard-month",
+                                           "1 dashboard (the first 3 of an account are free)"),
+}
+
+
+@rule(*_FLAT)
+def _flat(r: Resource, ctx: Context) -> Iterator[Line]:
+    label, price, unit, detail = _FLAT[r.type]
+    yield _fixed(label, r, ctx.price(price), unit, ctx.hours if unit.endswith("-hour") else 1,
+                 detail.format(hours=ctx.hours))
+
+
 @rule("eks:index:Cluster")
 def _eks_cluster(r: Resource, ctx: Context) -> Iterator[Line]:
     yield _fixed("EKS control plane", r, ctx.price("eks_cluster_hour"), "hour", ctx.hours,
@@ -266,17 +290,6 @@ def _vpc(r: Resource, ctx: Context) -> Iterator[Line]:
                    f"{gb:g} GB/month assumed")
 
 
-@rule("aws:ec2/natGateway:NatGateway")
-def _nat_gateway(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("NAT gateway", r, ctx.price("nat_gateway_hour"), "gateway-hour", ctx.hours, f"{ctx.hours} h")
-
-
-@rule("aws:ec2/eip:Eip")
-def _eip(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("Elastic IP (public IPv4)", r, ctx.price("public_ipv4_hour"), "address-hour", ctx.hours,
-                 f"{ctx.hours} h")
-
-
 @rule("aws:ec2/instance:Instance")
 def _instance(r: Resource, ctx: Context) -> Iterator[Line]:
     hourly, how = _instance_hour(ctx, [str(r.plain_inputs.get("instanceType"))], "ON_DEMAND")
@@ -328,17 +341,6 @@ def _volume_claim(r: Resource, ctx: Context) -> Iterator[Line]:
         return
     yield _fixed(label, r, ctx.price(_EBS_PRICES[volume_type]), "GB-month", gib,
                  f"{gib} GiB {volume_type} (EBS bills GiB as GB)")
-
-
-@rule("aws:kms/key:Key")
-def _kms(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("KMS customer-managed key", r, ctx.price("kms_key_month"), "key-month", 1, "1 key")
-
-
-@rule("aws:secretsmanager/secret:Secret")
-def _secret(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("Secrets Manager secret", r, ctx.price("secretsmanager_secret_month"), "secret-month", 1,
-                 "1 secret")
 
 
 def _load_balancer(label: str, r: Resource, ctx: Context, kind: str, public_ips: int) -> Iterator[Line]:
@@ -414,12 +416,6 @@ def _statsd_metrics(r: Resource, ctx: Context) -> Iterator[Line]:
                  "metric-month", len(names), f"{len(names)} allow-listed names, one series each")
 
 
-@rule("aws:cloudwatch/logMetricFilter:LogMetricFilter")
-def _metric_filter(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("CloudWatch custom metric (log metric filter)", r, ctx.price("cloudwatch_custom_metric_month"),
-                 "metric-month", 1, "1 metric")
-
-
 @rule("kubernetes:core/v1:Service")
 def _service(r: Resource, ctx: Context) -> Iterator[Line]:
     spec = r.plain_inputs.get("spec") or {}
@@ -445,17 +441,6 @@ def _log_group(r: Resource, ctx: Context) -> Iterator[Line]:
     retention = r.plain_inputs.get("retentionInDays")
     yield _per_use(f"CloudWatch Logs ingestion ({kind})", r, ctx.price("cloudwatch_logs_ingest_gb"), "GB", gb,
                    f"{gb:g} GB/month assumed; kept {retention} days")
-
-
-@rule("aws:cloudwatch/metricAlarm:MetricAlarm")
-def _alarm(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("CloudWatch alarm", r, ctx.price("cloudwatch_alarm_month"), "alarm-month", 1, "1 alarm")
-
-
-@rule("aws:cloudwatch/dashboard:Dashboard")
-def _dashboard(r: Resource, ctx: Context) -> Iterator[Line]:
-    yield _fixed("CloudWatch dashboard", r, ctx.price("cloudwatch_dashboard_month"), "dashboard-month", 1,
-                 "1 dashboard (the first 3 of an account are free)")
 
 
 @rule("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
