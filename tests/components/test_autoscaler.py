@@ -1,22 +1,14 @@
 """ClusterAutoscaler: IRSA scoped to this cluster's node groups, pinned release."""
 
-import pulumi_kubernetes as k8s
-
 from components.autoscaler import CHART_VERSION, ClusterAutoscaler, ClusterAutoscalerArgs
+from tests.components import fake_cluster
 from tests.conftest import policy_of, statements
-
-ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/ABC"
 
 
 def build(engine):
-    def fn():
-        provider = k8s.Provider("k", kubeconfig="{}")
-        ClusterAutoscaler("ca", ClusterAutoscalerArgs(
-            cluster_name="airflow-eks-dev", kubernetes_version="1.35", region="us-east-1",
-            oidc_provider_arn=f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}",
-            oidc_provider_url=f"https://{ISSUER}", provider=provider,
-            node_selector={"airflow-eks/node-group": "system"}))
-    return engine.build(fn)
+    return engine.build(lambda: ClusterAutoscaler("ca", ClusterAutoscalerArgs(
+        cluster_name="airflow-eks-dev", kubernetes_version="1.35", region="us-east-1",
+        **fake_cluster.system_addon())))
 
 
 def test_write_actions_only_on_this_clusters_groups(engine):

@@ -2,23 +2,21 @@
 
 from components.irsa import IrsaRole, IrsaRoleArgs
 from components.kms import Statement
+from tests.components import fake_cluster
+from tests.components.fake_cluster import ISSUER, OIDC_PROVIDER_ARN
 from tests.conftest import policy_of, statements
-
-ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/ABC"
 
 
 def build(engine, **kw):
     return engine.build(lambda: IrsaRole("r", IrsaRoleArgs(
-        oidc_provider_arn=f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}",
-        oidc_provider_url=f"https://{ISSUER}", namespace="airflow", service_account="airflow-worker",
-        **kw)))
+        **fake_cluster.oidc(), namespace="airflow", service_account="airflow-worker", **kw)))
 
 
 def test_trust_is_scoped_by_sub_and_aud(engine):
     role = build(engine).one("aws:iam/role:Role")
     (trust,) = statements(policy_of(role, "assumeRolePolicy"))
     assert trust["Action"] == ["sts:AssumeRoleWithWebIdentity"]
-    assert trust["Principal"] == {"Federated": [f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"]}
+    assert trust["Principal"] == {"Federated": [OIDC_PROVIDER_ARN]}
     assert trust["Condition"] == {"StringEquals": {
         f"{ISSUER}:sub": ["system:serviceaccount:airflow:airflow-worker"],
         f"{ISSUER}:aud": ["sts.amazonaws.com"]}}

@@ -2,8 +2,6 @@
 cluster (ownership tag), VPC, account and region; pinned release on the
 system nodes with WAF/Shield and the Service webhook off."""
 
-import pulumi_kubernetes as k8s
-
 from components.lb_controller import (
     CHART_VERSION,
     CLUSTER_TAG,
@@ -11,10 +9,11 @@ from components.lb_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
 )
+from plan.engine import ACCOUNT
+from tests.components import fake_cluster
+from tests.components.fake_cluster import ISSUER
 from tests.conftest import policy_of, statements
 
-ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/ABC"
-ACCOUNT = "123456789012"
 ELB = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}"
 EC2 = f"arn:aws:ec2:us-east-1:{ACCOUNT}"
 OWNED_RESOURCE = {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": ["airflow-eks-dev"]}}
@@ -22,14 +21,9 @@ OWNED_REQUEST = {"StringEquals": {f"aws:RequestTag/{CLUSTER_TAG}": ["airflow-eks
 
 
 def build(engine):
-    def fn():
-        provider = k8s.Provider("k", kubeconfig="{}")
-        LoadBalancerController("lbc", LoadBalancerControllerArgs(
-            cluster_name="airflow-eks-dev", region="us-east-1", vpc_id="vpc-0abc",
-            oidc_provider_arn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}",
-            oidc_provider_url=f"https://{ISSUER}", provider=provider,
-            node_selector={"airflow-eks/node-group": "system"}))
-    return engine.build(fn)
+    return engine.build(lambda: LoadBalancerController("lbc", LoadBalancerControllerArgs(
+        cluster_name="airflow-eks-dev", region="us-east-1", vpc_id="vpc-0abc",
+        **fake_cluster.system_addon())))
 
 
 def sids(engine):
