@@ -94,7 +94,6 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        partition = args.partition
         protected = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         # EKS would create this group itself, with no retention and no encryption.
@@ -106,12 +105,15 @@ class Cluster(pulumi.ComponentResource):
             opts=protected,
         )
 
+        def aws_managed_policy(path: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat("arn:", args.partition, ":iam::aws:policy/", path)
+
         node_role = aws.iam.Role(f"{name}-node-role", opts=child, assume_role_policy=service_trust_policy(
             "ec2.amazonaws.com", parent=self))
         for policy in _NODE_POLICIES:
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}", role=node_role.name,
-                policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy),
+                policy_arn=aws_managed_policy(policy),
                 opts=child)
 
         cluster = eks.Cluster(
@@ -149,14 +151,17 @@ class Cluster(pulumi.ComponentResource):
         cluster_name = pulumi.Output.from_input(cluster.kubeconfig_json).apply(
             lambda _: args.cluster_name)
 
-        cni_role = IrsaRole(f"{name}-vpc-cni", IrsaRoleArgs(
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_provider_url=cluster.oidc_provider_url,
-            namespace=VPC_CNI_SERVICE_ACCOUNT[0],
-            service_account=VPC_CNI_SERVICE_ACCOUNT[1],
-            managed_policy_arns=[pulumi.Output.concat(
-                "arn:", partition, ":iam::aws:policy/AmazonEKS_CNI_Policy")],
-        ), opts=child)
+        def addon_role(suffix: str, service_account: tuple[str, str], aws_policy: str) -> IrsaRole:
+            """An add-on's IRSA role with the managed policy AWS maintains for it."""
+            return IrsaRole(f"{name}-{suffix}", IrsaRoleArgs(
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_provider_url=cluster.oidc_provider_url,
+                namespace=service_account[0],
+                service_account=service_account[1],
+                managed_policy_arns=[aws_managed_policy(aws_policy)],
+            ), opts=child)
+
+        cni_role = addon_role("vpc-cni", VPC_CNI_SERVICE_ACCOUNT, "AmazonEKS_CNI_Policy")
         # Takes over the aws-node DaemonSet EKS bootstraps (OVERWRITE), before
         # any node exists: nodes start with a CNI that has its role, and the
         # node role needs no ENI permissions (terraform-aws-eks' before_compute).
@@ -179,16 +184,8 @@ class Cluster(pulumi.ComponentResource):
                              args.private_subnet_ids, taint=True, after=[vpc_cni]),
         ]
 
-        ebs_role = IrsaRole(f"{name}-ebs-csi", IrsaRoleArgs(
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_provider_url=cluster.oidc_provider_url,
-            namespace=EBS_CSI_SERVICE_ACCOUNT[0],
-            service_account=EBS_CSI_SERVICE_ACCOUNT[1],
-            # AWS publishes and maintains this policy for the add-on; its
-            # write actions are conditioned on the ebs.csi.aws.com tags.
-            managed_policy_arns=[pulumi.Output.concat(
-                "arn:", partition, ":iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy")],
-        ), opts=child)
+        # The EBS CSI policy's write actions are conditioned on the ebs.csi.aws.com tags.
+        ebs_role = addon_role("ebs-csi", EBS_CSI_SERVICE_ACCOUNT, "service-role/AmazonEBSCSIDriverPolicy")
         self.ebs_csi_driver = aws.eks.Addon(
             f"{name}-ebs-csi",
             cluster_name=args.cluster_name,
