@@ -54,6 +54,8 @@ network = Network(prefix, NetworkArgs(
     flow_log_retention_days=cfg.network.flow_log_retention_days,
     kms_key_arn=key.key_arn,
     account_id=account_id,
+    region=cfg.region,
+    partition=partition,
     protect=cfg.production,
     nat_instance_type=cfg.network.nat_instance.instance_type if cfg.network.nat_instance else None))
 
@@ -78,6 +80,8 @@ ClusterAutoscaler(f"{prefix}-autoscaler", ClusterAutoscalerArgs(
     cluster_name=cluster.cluster_name,
     kubernetes_version=cfg.cluster.kubernetes_version,
     region=cfg.region,
+    account_id=account_id,
+    partition=partition,
     oidc_provider_arn=cluster.oidc_provider_arn,
     oidc_provider_url=cluster.oidc_provider_url,
     provider=cluster.provider,
@@ -138,6 +142,8 @@ if cfg.ui.load_balanced:
     controller = LoadBalancerController(f"{prefix}-lb-controller", LoadBalancerControllerArgs(
         cluster_name=cluster.cluster_name,
         region=cfg.region,
+        account_id=account_id,
+        partition=partition,
         vpc_id=network.vpc_id,
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
@@ -159,7 +165,7 @@ if cfg.ui.load_balanced:
 # Connections and Variables of the stack config; a production secret removed
 # from config stays restorable for a week, others go at once (components/secrets.py).
 secrets = AirflowSecrets(f"{prefix}-secrets", AirflowSecretsArgs(
-    prefix=secrets_prefix(cfg.stack), region=cfg.region,
+    prefix=secrets_prefix(cfg.stack), region=cfg.region, account_id=account_id, partition=partition,
     connections=cfg.secrets.connections, variables=cfg.secrets.variables,
     kms_key_arn=key.key_arn, recovery_window_days=7 if cfg.production else 0))
 emr = None

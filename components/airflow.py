@@ -495,10 +495,15 @@ class Airflow(pulumi.ComponentResource):
     """Airflow 3 on EKS through the official chart."""
 
     admin_password: pulumi.Output[str]
+    """Generated password of the break-glass admin user (secret)."""
     role_arns: dict[str, pulumi.Output[str]]
+    """IRSA role ARN of each Airflow component, by component name."""
     port_forward_command: str
+    """kubectl command that forwards the API server (the UI) to localhost."""
     ui_url: str
+    """The UI's URL through that port-forward."""
     release: k8s.helm.v3.Release
+    """The chart's Helm release: what waits for Airflow to be installed."""
 
     def __init__(self, name: str, args: AirflowArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Airflow", name, None, opts)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.helm import pinned_release
@@ -45,6 +44,10 @@ class ClusterAutoscalerArgs:
     """Cluster minor version; selects the image tag."""
     region: str
     """AWS region."""
+    account_id: pulumi.Input[str]
+    """This account (ARNs of the role's policy)."""
+    partition: pulumi.Input[str]
+    """AWS partition (ARNs of the role's policy)."""
     oidc_provider_arn: pulumi.Input[str]
     """Cluster OIDC provider ARN, for IRSA."""
     oidc_provider_url: pulumi.Input[str]
@@ -59,13 +62,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     """Cluster Autoscaler with least-privilege IRSA."""
 
     role_arn: pulumi.Output[str]
+    """ARN of the autoscaler's IRSA role."""
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:ClusterAutoscaler", name, None, opts)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
+        account, partition = args.account_id, args.partition
         cluster = pulumi.Output.from_input(args.cluster_name)
         # Managed node groups' Auto Scaling groups are named eks-<nodegroup>-<uuid>.
         asgs = pulumi.Output.concat("arn:", partition, ":autoscaling:", args.region, ":", account,

@@ -83,11 +83,17 @@ class Cluster(pulumi.ComponentResource):
     """EKS cluster with two managed node groups, add-ons and a Kubernetes provider."""
 
     cluster_name: pulumi.Output[str]
+    """EKS cluster name, known once the cluster exists (dependents wait for it)."""
     kubeconfig: pulumi.Output[str]
+    """Kubeconfig of the cluster (secret)."""
     oidc_provider_arn: pulumi.Output[str]
+    """ARN of the cluster's IAM OIDC provider, for IRSA trusts."""
     oidc_provider_url: pulumi.Output[str]
+    """Issuer URL of the cluster's OIDC provider, for IRSA conditions."""
     node_security_group_id: pulumi.Output[str]
+    """The EKS cluster security group the managed nodes use."""
     provider: k8s.Provider
+    """Kubernetes provider of the cluster (server-side apply)."""
     ebs_csi_driver: aws.eks.Addon
     """The EBS CSI driver add-on: what provisions PersistentVolumes."""
 

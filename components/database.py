@@ -70,9 +70,13 @@ class Database(pulumi.ComponentResource):
     """RDS PostgreSQL instance for the Airflow metadata database."""
 
     address: pulumi.Output[str]
+    """Host name of the RDS instance."""
     port: pulumi.Output[int]
+    """Port of the RDS instance."""
     endpoint: pulumi.Output[str]
+    """``host:port`` of the RDS instance."""
     connection_url: pulumi.Output[str]
+    """SQLAlchemy URL of the metadata database with its password (secret)."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Database", name, None, opts)

@@ -40,7 +40,9 @@ class IrsaRole(pulumi.ComponentResource):
     """IAM role for a service account (IRSA)."""
 
     arn: pulumi.Output[str]
+    """ARN of the role."""
     name: pulumi.Output[str]
+    """Name of the role."""
 
     def __init__(self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:IrsaRole", name, None, opts)

@@ -1,9 +1,13 @@
 """EncryptionKey: a customer-managed KMS key with yearly rotation and an alias.
 
-One key per stack encrypts the EKS secrets envelope, RDS storage and
-Performance Insights, the stack's CloudWatch log groups and its alarm topic. One key instead
-of one per service keeps dev within its cost target ($1/month per key); the
-key policy still names each service that may use it.
+Creates the key and its alias ``alias/<name>``. One key per stack encrypts the
+EKS secrets envelope, RDS storage and Performance Insights, the logs and data
+buckets, the Secrets Manager secrets, the stack's CloudWatch log groups and its
+alarm topic. One key instead of one per service keeps dev within its cost
+target ($1/month per key). The account root administers it, as in the KMS
+default key policy (IAM policies grant the roles their use); the key policy
+names the two services that use it without a role: CloudWatch Logs, for this
+stack's log groups only, and CloudWatch alarms publishing to the topic.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ class EncryptionKeyArgs:
 
 
 class EncryptionKey(pulumi.ComponentResource):
-    """A rotating symmetric KMS key usable by EKS, RDS and CloudWatch Logs."""
+    """A rotating symmetric KMS key for the stack's data at rest."""
 
     key_arn: pulumi.Output[str]
+    """ARN of the key."""
     key_id: pulumi.Output[str]
+    """ID of the key."""
 
     def __init__(self, name: str, args: EncryptionKeyArgs,
                  opts: pulumi.ResourceOptions | None = None):

@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.helm import pinned_release
@@ -79,6 +78,10 @@ class LoadBalancerControllerArgs:
     """EKS cluster name: the controller's ``clusterName`` and the value of its ownership tag."""
     region: str
     """AWS region (passed to the controller: pods cannot reach IMDS, hop limit 1)."""
+    account_id: pulumi.Input[str]
+    """This account (ARNs of the role's policy)."""
+    partition: pulumi.Input[str]
+    """AWS partition (ARNs of the role's policy)."""
     vpc_id: pulumi.Input[str]
     """The cluster's VPC (passed to the controller, and the only VPC its role may touch)."""
     oidc_provider_arn: pulumi.Input[str]
@@ -190,21 +193,22 @@ class LoadBalancerController(pulumi.ComponentResource):
     """AWS Load Balancer Controller with least-privilege IRSA."""
 
     role_arn: pulumi.Output[str]
+    """ARN of the controller's IRSA role."""
     release: k8s.helm.v3.Release
+    """The controller's Helm release: Ingresses wait for its webhook."""
 
     def __init__(self, name: str, args: LoadBalancerControllerArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:LoadBalancerController", name, None, opts)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
         role = IrsaRole(f"{name}-irsa", IrsaRoleArgs(
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_provider_url=args.oidc_provider_url,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
             statements=controller_statements(
-                partition=aws.get_partition_output(opts=invoke).partition,
+                partition=args.partition,
                 region=args.region,
-                account=aws.get_caller_identity_output(opts=invoke).account_id,
+                account=args.account_id,
                 cluster_name=args.cluster_name,
                 vpc_id=args.vpc_id),
         ), opts=pulumi.ResourceOptions(parent=self))

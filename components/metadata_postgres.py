@@ -80,9 +80,13 @@ class InClusterPostgres(pulumi.ComponentResource):
     """A single PostgreSQL pod on an encrypted EBS volume, for a dev stack."""
 
     address: pulumi.Output[str]
+    """In-cluster DNS name of the Service, known once the pod is ready."""
     port: pulumi.Output[int]
+    """Port of the Service."""
     endpoint: pulumi.Output[str]
+    """``host:port`` of the Service."""
     connection_url: pulumi.Output[str]
+    """SQLAlchemy URL of the metadata database with its password (secret)."""
 
     def __init__(self, name: str, args: InClusterPostgresArgs,
                  opts: pulumi.ResourceOptions | None = None):

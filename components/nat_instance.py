@@ -123,21 +123,26 @@ class NatInstanceArgs:
     """(stable name, route table id) of each private subnet's route table."""
     instance_type: str
     """Graviton instance type."""
+    region: str
+    """AWS region (ARNs of the instance role's policy)."""
+    account_id: pulumi.Input[str]
+    """This account (ARNs of the instance role's policy)."""
+    partition: pulumi.Input[str]
+    """AWS partition (ARNs of the instance role's policy)."""
 
 
 class NatInstance(pulumi.ComponentResource):
     """A self-replacing NAT instance behind a fixed ENI."""
 
     network_interface_id: pulumi.Output[str]
+    """The fixed ENI the private route tables point at."""
     ready: pulumi.Output[bool]
+    """Resolves once the routes exist and the instance is in service (egress is up)."""
 
     def __init__(self, name: str, args: NatInstanceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:NatInstance", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        partition = aws.get_partition_output(opts=invoke).partition
-        region = aws.get_region_output(opts=invoke).region
-        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition, region, account = args.partition, args.region, args.account_id
         tags = {NAT_TAG_KEY: name}
 
         sg = aws.ec2.SecurityGroup(

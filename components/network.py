@@ -45,6 +45,10 @@ class NetworkArgs:
     """Key that encrypts the flow-log group."""
     account_id: pulumi.Input[str]
     """This account: the flow-log service may assume the role only for its VPCs."""
+    region: str
+    """AWS region (a NAT instance's role names its instances' ARNs)."""
+    partition: pulumi.Input[str]
+    """AWS partition (likewise)."""
     protect: bool
     """Production: the flow-log group cannot be deleted by `pulumi up`/`destroy`."""
     nat_instance_type: str | None = None
@@ -63,8 +67,11 @@ class Network(pulumi.ComponentResource):
     """VPC, subnets, NAT, flow logs and a locked-down default security group."""
 
     vpc_id: pulumi.Output[str]
+    """ID of the VPC."""
     private_subnet_ids: pulumi.Output[list[str]]
+    """Private subnets, known once their egress (NAT) is up."""
     public_subnet_ids: pulumi.Output[list[str]]
+    """Public subnets (load balancers, NAT)."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Network", name, None, opts)
@@ -157,6 +164,9 @@ class Network(pulumi.ComponentResource):
             subnet_id=vpc.public_subnet_ids.apply(lambda ids: ids[0]),
             private_route_table_ids=tables,
             instance_type=instance_type,
+            region=args.region,
+            account_id=args.account_id,
+            partition=args.partition,
         ), opts=pulumi.ResourceOptions(parent=self))
 
 

@@ -44,6 +44,10 @@ class AirflowSecretsArgs:
     """``airflow-eks/<stack>``; connections and variables live under it."""
     region: str
     """Region of the secrets (the ARN patterns name it)."""
+    account_id: pulumi.Input[str]
+    """This account (the ARN patterns name it)."""
+    partition: pulumi.Input[str]
+    """AWS partition (of the ARN patterns)."""
     connections: Mapping[str, pulumi.Output[str]]
     """conn_id -> secret value (Airflow connection JSON or URI)."""
     variables: Mapping[str, pulumi.Output[str]]
@@ -73,9 +77,7 @@ class AirflowSecrets(pulumi.ComponentResource):
         self.connections_prefix = f"{args.prefix}/connections"
         self.variables_prefix = f"{args.prefix}/variables"
 
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        partition = aws.get_partition_output(opts=invoke).partition
-        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition, account = args.partition, args.account_id
         # Secrets Manager appends "-" and 6 random characters to a secret's ARN.
         self.read_arns = [
             pulumi.Output.concat("arn:", partition, ":secretsmanager:", args.region, ":", account,

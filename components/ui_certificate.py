@@ -29,6 +29,7 @@ class UiCertificate(pulumi.ComponentResource):
     """DNS-validated ACM certificate for the UI."""
 
     certificate_arn: pulumi.Output[str]
+    """ARN of the certificate, known once it is issued."""
 
     def __init__(self, name: str, args: UiCertificateArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:UiCertificate", name, None, opts)

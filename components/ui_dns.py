@@ -36,6 +36,7 @@ class UiDnsRecord(pulumi.ComponentResource):
     """Alias record of the UI's load balancer."""
 
     fqdn: pulumi.Output[str]
+    """The record's fully qualified name."""
 
     def __init__(self, name: str, args: UiDnsRecordArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:UiDnsRecord", name, None, opts)

@@ -97,3 +97,16 @@ def test_both_buckets_send_server_access_logs(engine, stack):
     target = buckets["access-logs"].outputs["bucket"]
     assert logging == {buckets["logs"].outputs["bucket"]: target, buckets["data"].outputs["bucket"]: target}
     assert rec.exports["accessLogsBucket"] == target
+
+
+def test_account_partition_and_region_are_looked_up_once_and_passed_down():
+    """STYLE 3: __main__.py asks AWS for the account and partition once (and
+    takes the region from the config); components take them as args, so no
+    component invokes these lookups, each a call per component on every run."""
+    import re
+
+    from tests.conftest import ROOT
+    lookups = re.compile(r"\bget_(caller_identity|partition|region)(_output)?\(")
+    found = {p.name: lookups.findall(p.read_text()) for p in sorted((ROOT / "components").glob("*.py"))}
+    assert {name: calls for name, calls in found.items() if calls} == {}
+    assert len(lookups.findall((ROOT / "__main__.py").read_text())) == 2

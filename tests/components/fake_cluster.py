@@ -22,6 +22,8 @@ def oidc() -> dict[str, str]:
 
 
 def system_addon() -> dict[str, Any]:
-    """The inputs of a release on the system nodes with its own IRSA role. Call
-    it inside ``engine.build``: it registers the Kubernetes provider."""
-    return {**oidc(), "provider": k8s.Provider("k", kubeconfig="{}"), "node_selector": SYSTEM_NODES}
+    """The inputs of a release on the system nodes with its own IRSA role, in
+    this account and partition. Call it inside ``engine.build``: it registers
+    the Kubernetes provider."""
+    return {**oidc(), "account_id": ACCOUNT, "partition": "aws",
+            "provider": k8s.Provider("k", kubeconfig="{}"), "node_selector": SYSTEM_NODES}

@@ -20,7 +20,8 @@ def network(engine):
         cidr="10.20.0.0/16", availability_zones=AZS, one_nat_per_az=False,
         cluster_name="airflow-eks-test", flow_log_group_name="/airflow-eks/test/vpc-flow-logs",
         flow_log_retention_days=14, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
-        account_id="123456789012", protect=False, nat_instance_type="t4g.nano")))
+        account_id="123456789012", region="us-east-1", partition="aws", protect=False,
+        nat_instance_type="t4g.nano")))
 
 
 def test_the_vpc_has_no_nat_gateway_and_every_private_route_table_points_at_the_eni(network):
@@ -103,7 +104,8 @@ def test_gateways_when_no_instance_type(engine):
     rec = engine.build(lambda: Network("net", NetworkArgs(
         cidr="10.20.0.0/16", availability_zones=AZS, one_nat_per_az=False,
         cluster_name="c", flow_log_group_name="/airflow-eks/test/vpc-flow-logs", flow_log_retention_days=14,
-        kms_key_arn="arn:aws:kms:us-east-1:1:key/k", account_id="123456789012", protect=False)))
+        kms_key_arn="arn:aws:kms:us-east-1:1:key/k", account_id="123456789012", region="us-east-1",
+        partition="aws", protect=False)))
     assert rec.one("awsx:ec2:Vpc").plain_inputs["natGateways"] == {"strategy": "Single"}
     assert not rec.of_type("airflow-eks:index:NatInstance") and not rec.of_type("aws:ec2/route:Route")
 
@@ -123,7 +125,8 @@ def test_dev_runs_a_nat_instance_and_prod_nat_gateways(engine):
 def test_component_alone(engine):
     rec = engine.build(lambda: NatInstance("n", NatInstanceArgs(
         vpc_id="vpc-1", vpc_cidr="10.0.0.0/16", subnet_id="subnet-1",
-        private_route_table_ids=[("a", "rtb-a")], instance_type="t4g.micro")))
+        private_route_table_ids=[("a", "rtb-a")], instance_type="t4g.micro", region="us-east-1",
+        account_id="123456789012", partition="aws")))
     assert rec.one("aws:ec2/route:Route").plain_inputs["routeTableId"] == "rtb-a"
     assert rec.one("aws:ec2/launchTemplate:LaunchTemplate").plain_inputs["instanceType"] == "t4g.micro"
 

@@ -11,7 +11,7 @@ def build(engine, azs=("us-east-1a", "us-east-1b"), per_az=False, protect=False)
         cidr="10.20.0.0/16", availability_zones=azs, one_nat_per_az=per_az,
         cluster_name="airflow-eks-test", flow_log_group_name="/airflow-eks/test/vpc-flow-logs",
         flow_log_retention_days=14, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
-        account_id="123456789012", protect=protect)))
+        account_id="123456789012", region="us-east-1", partition="aws", protect=protect)))
 
 
 @pytest.mark.parametrize("per_az,strategy", [(False, "Single"), (True, "OnePerAz")])
