@@ -164,7 +164,7 @@ class Cluster(pulumi.ComponentResource):
                 oidc_provider_url=cluster.oidc_provider_url,
                 namespace=service_account[0],
                 service_account=service_account[1],
-                managed_policy_arns=[aws_managed_policy(aws_policy)],
+                managed_policies={aws_policy.rsplit("/", 1)[-1]: aws_managed_policy(aws_policy)},
             ), opts=child)
 
         cni_role = addon_role("vpc-cni", VPC_CNI_SERVICE_ACCOUNT, "AmazonEKS_CNI_Policy")

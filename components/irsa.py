@@ -9,8 +9,8 @@ given statements. Every pod that talks to AWS gets its role from here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -32,8 +32,9 @@ class IrsaRoleArgs:
     """Name of the service account."""
     statements: Sequence[pulumi.Output[StatementArgs]] = ()
     """Permissions, each scoped to exact resources. Empty: no inline policy."""
-    managed_policy_arns: Sequence[pulumi.Input[str]] = ()
-    """AWS-managed policies to attach (only for AWS add-ons that publish one)."""
+    managed_policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """AWS-managed policies to attach, name -> ARN (only for AWS add-ons that
+    publish one); each attachment is named after its policy."""
 
 
 class IrsaRole(pulumi.ComponentResource):
@@ -71,9 +72,13 @@ class IrsaRole(pulumi.ComponentResource):
         if args.statements:
             policy = policy_document(list(args.statements), parent=self)
             aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy.json, opts=child)
-        for i, arn in enumerate(args.managed_policy_arns):
-            aws.iam.RolePolicyAttachment(f"{name}-managed-{i}", role=role.name, policy_arn=arn,
-                                         opts=child)
+        for i, (policy, arn) in enumerate(args.managed_policies.items()):
+            # Named after the policy, not its position (which renames on a
+            # reorder). Stacks created before were "-managed-<i>", every role
+            # with one policy: the alias keeps that attachment in place.
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy}", role=role.name, policy_arn=arn,
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-managed-{i}")]))
 
         self.arn = role.arn
         self.name = role.name

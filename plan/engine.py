@@ -80,6 +80,8 @@ class Resource:
     protect: bool = False
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     """Input name -> URNs of the resources whose outputs that input takes."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The aliases the program gave it (``{"spec": {"name": ...}}`` or ``{"urn": ...}``)."""
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -359,6 +361,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=bool(request.protect),
                 property_dependencies={key: list(deps.urns)
                                        for key, deps in request.propertyDependencies.items()},
+                aliases=[json_format.MessageToDict(a) for a in request.aliases],
             ))
         return response
 

@@ -91,7 +91,7 @@ def test_vpc_cni_has_its_own_irsa_role_and_the_node_role_no_cni_policy(engine):
     assert subs == [["system:serviceaccount:kube-system:aws-node"]]
     attached = {a.name: a.plain_inputs["policyArn"]
                 for a in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
-    assert attached["c-vpc-cni-managed-0"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    assert attached["c-vpc-cni-AmazonEKS_CNI_Policy"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
     node = {arn for name, arn in attached.items() if name.startswith("c-node-")}
     assert node == {"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
                     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"}

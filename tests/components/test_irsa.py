@@ -31,3 +31,23 @@ def test_policy_from_statements(engine):
 
 def test_no_statements_no_inline_policy(engine):
     assert build(engine).of_type("aws:iam/rolePolicy:RolePolicy") == []
+
+
+def test_managed_policies_are_attached_under_their_own_names(engine):
+    cni = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    ecr = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+    rec = build(engine, managed_policies={"AmazonEKS_CNI_Policy": cni, "AmazonEC2ContainerRegistryReadOnly": ecr})
+    attached = {r.name: r for r in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    # Named after the policy, so a reorder renames (and replaces) nothing.
+    assert {n: r.plain_inputs["policyArn"] for n, r in attached.items()} == {
+        "r-AmazonEKS_CNI_Policy": cni, "r-AmazonEC2ContainerRegistryReadOnly": ecr}
+    # Stacks created when the one attachment was "-managed-0" keep it (a Pulumi alias).
+    assert [a["spec"]["name"] for a in attached["r-AmazonEKS_CNI_Policy"].aliases] == ["r-managed-0"]
+
+
+def test_the_add_on_roles_keep_their_attachments_on_upgrade(engine):
+    rec = engine.program("dev")
+    for role in ("vpc-cni", "ebs-csi"):
+        (attachment,) = [r for r in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                         if r.name.startswith(f"airflow-eks-dev-{role}-")]
+        assert [a["spec"]["name"] for a in attachment.aliases] == [f"airflow-eks-dev-{role}-managed-0"]
