@@ -192,17 +192,16 @@ def test_node_group_ceiling_is_read_from_the_autoscalers_log(engine):
 
 
 def test_alb_alarm_and_widget_only_when_the_ui_has_one(engine):
-    import pulumi_kubernetes as k8s
+    from tests.components import fake_cluster
     cfg = engine.stack_config("dev", {"airflow-eks:monitoring.dashboard": True})
 
     def fn():
         Monitoring("m", MonitoringArgs(
-            settings=cfg.monitoring, topic_name="t", stack="dev", region="us-east-1", account_id="123456789012",
-            partition="aws", kms_key_arn=KEY_ARN, cluster_name="airflow-eks-dev",
+            settings=cfg.monitoring, topic_name="t", stack="dev", region="us-east-1",
+            kms_key_arn=KEY_ARN, cluster_name="airflow-eks-dev",
             container_log_group_name="/aws/containerinsights/airflow-eks-dev/application",
-            metrics_namespace="airflow-eks/dev", provider=k8s.Provider("k", kubeconfig="{}"),
-            oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/x", oidc_provider_url="https://x",
-            node_selector={}, database_identifier="db", database_instance_class="db.t4g.micro",
+            metrics_namespace="airflow-eks/dev", **fake_cluster.system_addon(),
+            database_identifier="db", database_instance_class="db.t4g.micro",
             database_allocated_storage_gib=20, alb_arn_suffix="app/ui/0123"))
     rec = engine.build(fn)
     alb = rec.one(ALARM, "alb-5xx").plain_inputs
