@@ -15,6 +15,10 @@ per ingest date in the data bucket (Variable ``data_bucket``)::
     gold/stackexchange/posts_per_user/run_date=<ingest date>/posts_per_user.csv
         user_id, display_name, questions, answers, posts; most active first
 
+Once both gold tables are written, ``publish_gold`` records one event on the
+``stackexchange_gold`` Asset naming the bucket, the ingest date and both gold
+keys (what ``stackexchange_to_databricks`` runs on).
+
 Idempotent per ingest: a run writes exactly these keys, each a pure function
 of that ingest's raw files, so a re-run (or a later run for an old date)
 leaves byte-identical objects. Bronze and silver are one mapped task per
@@ -39,7 +43,14 @@ from xml.etree.ElementTree import iterparse
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from include.assets import STACKEXCHANGE_POSTS, STACKEXCHANGE_USERS, stackexchange_raw_key
+from include.assets import (
+    STACKEXCHANGE_GOLD,
+    STACKEXCHANGE_POSTS,
+    STACKEXCHANGE_USERS,
+    newest_event_extra,
+    stackexchange_gold_keys,
+    stackexchange_raw_key,
+)
 from include.platform import DAGRUN_TIMEOUT, DEFAULT_ARGS, DataBucket
 
 POST_TYPES = {"1": "question", "2": "answer"}
@@ -150,12 +161,9 @@ def raw_inputs(events: Any, ingest_date: str | None) -> list[dict[str, str]]:
     ``ingest_date`` param. Both entities must come from the same ingest."""
     inputs = []
     for entity, asset in ASSETS.items():
-        received = list(events[asset]) if events else []
-        if received:
-            extra = received[-1].extra or {}
-            key, date = extra.get("key"), extra.get("ingest_date")
-            if not key or not date:
-                raise AirflowFailException(f"the {asset.name} event names no key or ingest_date: {extra!r}")
+        extra = newest_event_extra(events, asset, ("key", "ingest_date"))
+        if extra:
+            key, date = extra["key"], extra["ingest_date"]
         elif ingest_date:
             key, date = stackexchange_raw_key(ingest_date, ENTITIES[entity]), ingest_date
         else:
@@ -226,7 +234,7 @@ def stackexchange_transform():
     def gold_top_tags(silvers: list[dict[str, str]]) -> str:
         posts = by_entity(silvers)["posts"]
         bucket = DataBucket()
-        key = partition_key("gold", "top_tags", posts["date"], "top_tags.csv")
+        key = stackexchange_gold_keys(posts["date"])["top_tags"]
         with tempfile.TemporaryDirectory() as tmp:
             rows = top_tags(jsonl_rows(bucket.download(posts["key"], tmp)))
         bucket.write_text(to_csv(("tag", "questions", "total_score"), rows), key)
@@ -236,16 +244,23 @@ def stackexchange_transform():
     def gold_posts_per_user(silvers: list[dict[str, str]]) -> str:
         found = by_entity(silvers)
         bucket = DataBucket()
-        key = partition_key("gold", "posts_per_user", found["posts"]["date"], "posts_per_user.csv")
+        key = stackexchange_gold_keys(found["posts"]["date"])["posts_per_user"]
         with tempfile.TemporaryDirectory() as tmp:
             rows = posts_per_user(jsonl_rows(bucket.download(found["posts"]["key"], tmp)),
                                   jsonl_rows(bucket.download(found["users"]["key"], tmp)))
         bucket.write_text(to_csv(("user_id", "display_name", "questions", "answers", "posts"), rows), key)
         return key
 
+    @task(outlets=[STACKEXCHANGE_GOLD])
+    def publish_gold(silvers: list[dict[str, str]], top_tags_key: str, posts_per_user_key: str) -> dict[str, Any]:
+        """One gold Asset event per ingest, after both tables: the keys just written."""
+        extra = {"bucket": DataBucket().name, "ingest_date": by_entity(silvers)["posts"]["date"],
+                 "keys": {"top_tags": top_tags_key, "posts_per_user": posts_per_user_key}}
+        get_current_context()["outlet_events"][STACKEXCHANGE_GOLD].extra = extra
+        return extra
+
     silvers = silver.expand(source=bronze.expand(source=resolve_inputs()))
-    gold_top_tags(silvers)
-    gold_posts_per_user(silvers)
+    publish_gold(silvers, gold_top_tags(silvers), gold_posts_per_user(silvers))
 
 
 stackexchange_transform()

@@ -17,7 +17,9 @@
 Fixture files go in tests/dags/fixtures/<source>/; `run_dag` runs one DAG with
 dag.test() (no retries unless asked, a time limit per task);
 `run_asset_triggered` runs a consumer the way the scheduler does when its
-Asset events arrive.
+Asset events arrive. Both run a deferred task's trigger in-process (dag.test()),
+so deferrable operators run as they do with a triggerer; ``adjust`` changes the
+parsed DAG first (a shorter polling period, say).
 
 Airflow reads its configuration when first imported, so the environment is set
 here, before any test module imports it.
@@ -34,10 +36,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -325,9 +328,11 @@ def parse_dag(dag_id: str):
     return bag.dags[dag_id]
 
 
-def _prepare(dag, *, retries: bool, task_ids: list[str] | None):
+def _prepare(dag, *, retries: bool, task_ids: list[str] | None, adjust: Callable[[Any], None] | None = None):
     """No retries unless asked (a task bug shows in seconds, not after the
     retry backoff); when asked, a 1 s delay. A time limit on every task."""
+    if adjust:
+        adjust(dag)
     if task_ids:
         dag = dag.partial_subset(task_ids=task_ids, include_upstream=False)
     # dag.test() starts a run at its logical date, often long past, so the
@@ -349,12 +354,12 @@ def _states(dr) -> dict[str, str]:
 
 
 def run_dag(dagbag, dag_id: str, *, date: str, conf: dict | None = None, retries: bool = False,
-            task_ids: list[str] | None = None) -> dict[str, str]:
+            task_ids: list[str] | None = None, adjust: Callable[[Any], None] | None = None) -> dict[str, str]:
     """dag.test() for one DAG, logical date ``date`` 06:00 UTC; returns {task_id: state}.
 
     ``dagbag`` makes sure the DAGs and pools are recorded first."""
     import pendulum
-    dag = _prepare(parse_dag(dag_id), retries=retries, task_ids=task_ids)
+    dag = _prepare(parse_dag(dag_id), retries=retries, task_ids=task_ids, adjust=adjust)
     started = time.monotonic()
     dr = dag.test(logical_date=pendulum.parse(date).add(hours=6), run_conf=conf)
     states = _states(dr)
@@ -376,6 +381,7 @@ class AssetRun:
     states: dict[str, str]
     consumed: list[dict]
     """The extras of the Asset events the run consumed."""
+    run_id: str = ""
 
 
 def queued_asset_runs(dag_id: str) -> list[str]:
@@ -388,7 +394,8 @@ def queued_asset_runs(dag_id: str) -> list[str]:
             AssetDagRunQueue.target_dag_id == dag_id))
 
 
-def run_asset_triggered(dagbag, dag_id: str, *, retries: bool = False) -> AssetRun | None:
+def run_asset_triggered(dagbag, dag_id: str, *, retries: bool = False,
+                        adjust: Callable[[Any], None] | None = None) -> AssetRun | None:
     """Runs ``dag_id`` as the scheduler does once its Asset condition is met:
     an ASSET_TRIGGERED run that consumes the queued events (the events of its
     Assets since its previous asset-triggered run), which the tasks read as
@@ -401,9 +408,10 @@ def run_asset_triggered(dagbag, dag_id: str, *, retries: bool = False) -> AssetR
     from airflow.utils.session import create_session
     from airflow.utils.types import DagRunType
 
-    dag = _prepare(parse_dag(dag_id), retries=retries, task_ids=None)
+    dag = _prepare(parse_dag(dag_id), retries=retries, task_ids=None, adjust=adjust)
     condition = dag.timetable.asset_condition
-    names = sorted(a.name for a in condition.objects)
+    # One Asset, or an all-of/any-of of Assets (``a & b``).
+    names = sorted(a.name for a in getattr(condition, "objects", [condition]))
     if queued_asset_runs(dag_id) != names:
         return None
     with create_session() as session:
@@ -429,4 +437,16 @@ def run_asset_triggered(dagbag, dag_id: str, *, retries: bool = False) -> AssetR
         dr = dag.test(logical_date=None)
     with create_session() as session:
         consumed = [e.extra for e in session.get(DagRun, dr.id).consumed_asset_events]
-    return AssetRun(_states(dr), consumed)
+    return AssetRun(_states(dr), consumed, dr.run_id)
+
+
+@pytest.fixture(scope="session")
+def stackexchange_transformed(stackexchange_ingested, dagbag) -> AssetRun:
+    """stackexchange_transform run on the ingest's two Asset events, as the
+    scheduler runs it; the transform's tests and those of the DAG on its gold
+    Asset (the asset chain) start from it."""
+    assert queued_asset_runs("stackexchange_transform") == ["stackexchange_raw_posts",
+                                                            "stackexchange_raw_users"]
+    run = run_asset_triggered(dagbag, "stackexchange_transform")
+    assert run is not None, "the ingest's events did not satisfy the transform's schedule"
+    return run

@@ -30,16 +30,13 @@ def outputs(s3) -> dict[str, bytes]:
 
 
 TASKS = {"resolve_inputs", "bronze[0]", "bronze[1]", "silver[0]", "silver[1]", "gold_top_tags",
-         "gold_posts_per_user"}
+         "gold_posts_per_user", "publish_gold"}
 
 
 @pytest.fixture(scope="module")
-def triggered(stackexchange_ingested, dagbag, s3):
-    """The ingest's two Asset events queued the transform; it runs on them."""
-    assert queued_asset_runs("stackexchange_transform") == ["stackexchange_raw_posts",
-                                                            "stackexchange_raw_users"]
-    run = run_asset_triggered(dagbag, "stackexchange_transform")
-    assert run is not None, "the ingest's events did not satisfy the transform's schedule"
+def triggered(stackexchange_transformed, s3):
+    """The ingest's two Asset events queued the transform; it ran on them."""
+    run = stackexchange_transformed
     assert run.states == dict.fromkeys(TASKS, "success"), run.states
     return run, outputs(s3)
 
@@ -72,7 +69,7 @@ def test_no_new_event_no_run(triggered, dagbag):
 def test_the_bronze_and_silver_layers_are_mapped_per_entity(dagbag):
     dag = dagbag.get_dag("stackexchange_transform")
     assert {t.task_id for t in dag.tasks} == {"resolve_inputs", "bronze", "silver", "gold_top_tags",
-                                              "gold_posts_per_user"}
+                                              "gold_posts_per_user", "publish_gold"}
 
 
 def test_writes_one_partition_per_layer(transformed):
@@ -135,3 +132,17 @@ def test_a_later_run_for_the_ingest_date_leaves_the_same_objects(transformed, da
 def test_a_manual_run_without_an_ingest_fails_without_retrying(dagbag):
     states = run_dag(dagbag, "stackexchange_transform", date="2026-11-26", retries=True)
     assert states["resolve_inputs"] == "failed"
+
+
+def test_records_one_gold_event_naming_both_tables(triggered, s3):
+    """The consumers of the gold layer run on it (stackexchange_to_databricks)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    with create_session() as session:
+        (extra,) = [e.extra for e in session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                    .filter(AssetModel.name == "stackexchange_gold",
+                            AssetEvent.source_run_id == triggered[0].run_id)]
+    assert extra == {"bucket": s3.bucket, "ingest_date": DATE, "keys": {
+        "top_tags": partition("gold", "top_tags", "top_tags.csv"),
+        "posts_per_user": partition("gold", "posts_per_user", "posts_per_user.csv")}}
+    assert set(extra["keys"].values()) <= set(triggered[1])
