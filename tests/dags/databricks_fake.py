@@ -7,7 +7,8 @@ The paths and payloads are the hook's (hooks/databricks.py, 7.20.0):
   sends it as a string: ``normalise_json_content``), ``job_parameters``,
   ``idempotency_token``; answers ``{"run_id", "number_in_job"}``. A second
   request with a token already used for the job answers the same run, as
-  Databricks does. An unknown job answers 400 INVALID_PARAMETER_VALUE.
+  Databricks does; a token over 64 characters, or an unknown job, answers
+  400 INVALID_PARAMETER_VALUE.
 - ``GET /api/2.2/jobs/runs/get``: the run id in the query string (the
   operator's requests calls) or in a JSON body (the trigger's aiohttp calls
   send ``json=`` even on a GET); answers the run: ``job_id``, ``run_id``,
@@ -137,6 +138,9 @@ class DatabricksFake:
             return 400, {"error_code": "INVALID_PARAMETER_VALUE",
                          "message": f"Job {body.get('job_id')} does not exist."}
         token = body.get("idempotency_token")
+        if token is not None and len(str(token)) > 64:
+            return 400, {"error_code": "INVALID_PARAMETER_VALUE",
+                         "message": "idempotency_token must be at most 64 characters."}
         for run in self.runs_of(job.job_id):
             if token and run.idempotency_token == token:
                 return 200, {"run_id": run.run_id, "number_in_job": run.run_id}

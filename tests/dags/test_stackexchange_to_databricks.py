@@ -97,6 +97,7 @@ def test_the_asset_chain_hands_the_gold_partition_to_the_job(chained, s3, databr
     assert run.consumed and all(e["ingest_date"] == DATE for e in run.consumed)
     assert request["job_parameters"] == gold_parameters(s3.bucket)
     assert set(request) == {"job_id", "job_parameters", "idempotency_token"}
+    assert request["job_id"] == str(GOLD_JOB.job_id)  # the Variable's, from Secrets Manager
     objects = s3.objects("gold/stackexchange/")
     for uri in (request["job_parameters"]["top_tags_uri"], request["job_parameters"]["posts_per_user_uri"]):
         assert uri.removeprefix(f"s3://{s3.bucket}/") in objects
@@ -143,6 +144,8 @@ def test_a_failed_run_fails_the_task_with_its_state_message(stackexchange_transf
     states = run_dag(dagbag, DAG_ID, date="2026-11-30", conf={"ingest_date": DATE, "job_id": job.job_id},
                      adjust=fast_polling)
     assert states == {"run_now_request": "success", TASK: "failed"}
+    (run,) = databricks.runs_of(job.job_id)
+    assert "DatabricksExecutionTrigger" in {r.caller for r in databricks.requests_for(run.run_id)}
     (message,) = received()
     assert f"{DAG_ID}, task {TASK}" in message and FAILING_STATE in message and TASK_ERROR in message, message
 
@@ -158,3 +161,17 @@ def test_an_unknown_job_fails_the_task(stackexchange_transformed, dagbag, databr
     states = run_dag(dagbag, DAG_ID, date="2026-12-02", conf={"ingest_date": DATE, "job_id": 999})
     assert states == {"run_now_request": "success", TASK: "failed"}
     assert databricks.runs_of(999) == []
+    assert len(run_now_requests(databricks, 999)) == 1, "a 400 is not retried"
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "0", "-3", "12.5"])
+def test_a_missing_or_malformed_job_id_fails_naming_the_variable(value):
+    from airflow.sdk.exceptions import AirflowFailException
+    from stackexchange_to_databricks import job_id  # dags/ is on sys.path, as in Airflow
+    with pytest.raises(AirflowFailException, match="databricks_gold_job_id"):
+        job_id(value)
+
+
+def test_a_job_id_is_sent_as_the_integer_it_names():
+    from stackexchange_to_databricks import job_id
+    assert job_id(" 123456789 ") == 123456789 and job_id(42) == 42
