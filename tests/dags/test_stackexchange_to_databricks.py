@@ -74,6 +74,15 @@ def fast_polling(dag) -> None:
     dag.get_task(TASK).polling_period_seconds = 0.1
 
 
+def task_instance_id(dag_id: str, task_id: str) -> str:
+    """The id of the task's instance in the DAG's newest run."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    with create_session() as session:
+        dr = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+        return str(dr.get_task_instance(task_id, session=session).id)
+
+
 def run_now_requests(fake, job_id: int) -> list[dict]:
     return [r.body for r in fake.requests if r.path == RUN_NOW and r.body.get("job_id") == str(job_id)]
 
@@ -114,6 +123,9 @@ def test_a_rerun_of_the_partition_sends_the_same_parameters_as_a_new_run(chained
     assert rerun["job_parameters"] == first["job_parameters"]
     assert rerun["idempotency_token"] != first["idempotency_token"]
     assert len(databricks.runs_of(GOLD_JOB.job_id)) == 2
+    # The token is the task instance's id, which Airflow renews for every try
+    # (TaskInstance.prepare_db_for_next_try): a retry starts a new run too.
+    assert rerun["idempotency_token"] == task_instance_id(DAG_ID, TASK)
 
 
 def test_a_run_still_running_is_awaited_by_the_trigger(stackexchange_transformed, dagbag, databricks):
