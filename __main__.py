@@ -109,7 +109,9 @@ else:
         kms_key_arn=key.key_arn,
         account_id=account_id,
         partition=partition,
-        protect=cfg.production))
+        protect=cfg.production,
+        region=cfg.region,
+        tls=cfg.database_tls))
 
 logs = Bucket(f"{prefix}-logs", BucketArgs(
     purpose="logs", kms_key_arn=key.key_arn,
@@ -194,6 +196,7 @@ airflow = Airflow(f"{prefix}-airflow", AirflowArgs(
     dags=cfg.dags,
     metadata_connection_url=database.connection_url,
     metadata_server_tls=not in_cluster_db,
+    metadata_server_ca=None if isinstance(database, InClusterPostgres) else database.ca_certificate,
     logs_bucket_name=logs.bucket_name,
     logs_bucket_arn=logs.arn,
     data_bucket_name=data.bucket_name,

@@ -4,7 +4,9 @@ Creates:
 - the ``airflow`` namespace (Pod Security: baseline enforced, restricted warned);
 - Kubernetes Secrets that the chart references by name, never as values:
   the metadata DB connection (through pgbouncer), pgbouncer's config and
-  stats connection (scram-sha-256, TLS to RDS), a Fernet key, the API secret
+  stats connection (scram-sha-256; to RDS, TLS verifying the server's
+  certificate and name against the RDS CA, which the chart mounts from
+  ``pgbouncer.ssl.ca``), a Fernet key, the API secret
   key, the JWT secret, the admin password, and the git credentials (an SSH
   deploy key, or an HTTPS token), and with single sign-on the OIDC client
   secret and the group -> role mapping (``airflow-sso``). The keys are generated once (pulumi-random)
@@ -68,6 +70,9 @@ RELEASE = "airflow"
 NAMESPACE = "airflow"
 API_PORT = 8080
 PGBOUNCER_PORT = 6543
+# Where chart 1.22.0 mounts `pgbouncer.ssl.ca` (Secret <release>-pgbouncer-certificates,
+# key root.crt) in the pgbouncer container.
+PGBOUNCER_CA_FILE = "/etc/pgbouncer/root.crt"
 LOGS_PREFIX = "task-logs"
 LOGS_CONN_ID = "aws_logs"
 HELM_DIR = Path(__file__).resolve().parent.parent / "helm"
@@ -105,7 +110,7 @@ class AirflowArgs:
     dags: DagsConfig
     """Validated git-sync settings."""
     metadata_connection_url: pulumi.Output[str]
-    """Secret SQLAlchemy URL of the RDS database (``...?sslmode=require``)."""
+    """Secret URL of the metadata database; only pgbouncer connects to it."""
     logs_bucket_name: pulumi.Input[str]
     """Bucket for remote task logs."""
     logs_bucket_arn: pulumi.Input[str]
@@ -133,8 +138,12 @@ class AirflowArgs:
     release_depends_on: Sequence[pulumi.Resource] = ()
     """What must be in place before the release (the Load Balancer Controller, an issued certificate)."""
     metadata_server_tls: bool = True
-    """pgbouncer -> database over TLS (RDS). False only for ``database.engine: inCluster``
-    (dev): plaintext inside the cluster's private network (README "Known gaps")."""
+    """pgbouncer -> database over TLS, verifying the server (RDS). False only for
+    ``database.engine: inCluster`` (dev): plaintext to a Service of the cluster's
+    own network, admitted by a NetworkPolicy from Airflow's namespace only."""
+    metadata_server_ca: pulumi.Input[str] | None = None
+    """PEM of the CA certificate that signs the RDS server certificate
+    (``Database.ca_certificate``); required with ``metadata_server_tls``."""
     sso: SsoConfig | None = None
     """Single sign-on through the identity provider; None or disabled: password login."""
     extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -187,9 +196,12 @@ def _parse(url: str) -> _Url:
                 parts.hostname or "", parts.port or 5432, parts.path.lstrip("/"))
 
 
-def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int, server_tls: bool = True) -> str:
-    """pgbouncer.ini: scram-sha-256 from clients, TLS required to RDS
-    (``server_tls=False``: the in-cluster dev database, no TLS)."""
+def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int, server_tls: bool = True,
+                  ca_file: str = PGBOUNCER_CA_FILE) -> str:
+    """pgbouncer.ini: scram-sha-256 from clients; to RDS, TLS that verifies the
+    server's certificate chain against ``ca_file`` (the RDS CA) and its name
+    against the ``host=`` of [databases], the instance's DNS name
+    (``verify-full``). ``server_tls=False``: the in-cluster dev database, no TLS."""
     db = _parse(url)
     return "\n".join([
         "[databases]",
@@ -207,7 +219,8 @@ def pgbouncer_ini(url: str, pool_size: int, max_client_conn: int, server_tls: bo
         "verbose = 0",
         "log_disconnections = 0",
         "log_connections = 0",
-        *(["server_tls_sslmode = require", "server_tls_ciphers = normal"] if server_tls
+        *(["server_tls_sslmode = verify-full", f"server_tls_ca_file = {ca_file}",
+           "server_tls_ciphers = normal"] if server_tls
           else ["server_tls_sslmode = disable"]),
         "",
     ])
@@ -464,7 +477,10 @@ def computed_values(args: AirflowArgs, *, role_arns: Mapping[str, pulumi.Input[s
         "dags": {"gitSync": git_sync_values(args.dags, git_secret)},
         "pgbouncer": {"configSecretName": pgbouncer_config_secret,
                       "podAnnotations": {"airflow-eks/pgbouncer-config-sha256": pgbouncer_config_sha256},
-                      "metricsExporterSidecar": {"statsSecretName": pgbouncer_stats_secret}},
+                      "metricsExporterSidecar": {"statsSecretName": pgbouncer_stats_secret},
+                      # Public data: the chart puts it in the Secret it mounts
+                      # at PGBOUNCER_CA_FILE, and rolls pgbouncer when it changes.
+                      **({"ssl": {"ca": args.metadata_server_ca}} if args.metadata_server_tls else {})},
         "migrateDatabaseJob": {"args": [*job_args[:-1], migration_script(job_args[-1], s.pools)]},
         "createUserJob": {
             # The password reaches the job from a Secret; the chart's own
@@ -506,6 +522,9 @@ class Airflow(pulumi.ComponentResource):
     """The chart's Helm release: what waits for Airflow to be installed."""
 
     def __init__(self, name: str, args: AirflowArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.metadata_server_tls and args.metadata_server_ca is None:
+            raise ValueError("AirflowArgs.metadata_server_ca is required with metadata_server_tls: "
+                             "pgbouncer verifies the database's certificate")
         super().__init__("airflow-eks:index:Airflow", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)

@@ -240,6 +240,22 @@ class DatabaseConfig:
     """Retention of the exported PostgreSQL log groups."""
 
 
+# The CAs RDS can sign an instance's server certificate with (RDS User Guide,
+# "Certificate authorities"); components/rds_ca.py fetches and verifies it.
+RDS_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseTlsConfig:
+    """How clients verify the RDS server certificate (pgbouncer: verify-full)."""
+
+    ca_cert_identifier: str = RDS_CA_IDENTIFIERS[0]
+    """The RDS CA the instance's server certificate is signed by (``database.caCertIdentifier``)."""
+    ca_bundle_file: str = ""
+    """A local PEM bundle to take that CA from instead of AWS's trust store
+    (``database.caBundleFile``); empty: downloaded (components/rds_ca.py)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class BucketsConfig:
     """Lifecycle settings of the logs and data buckets."""
@@ -423,6 +439,8 @@ class StackConfig:
     """EKS."""
     database: DatabaseConfig
     """RDS."""
+    database_tls: DatabaseTlsConfig
+    """Which RDS CA signs the server certificate, and where its PEM comes from."""
     buckets: BucketsConfig
     """S3."""
     airflow: AirflowConfig
@@ -787,6 +805,23 @@ def _database(r: Reader, production: bool) -> DatabaseConfig:
                           allocated_storage_gib=allocated, max_allocated_storage_gib=maximum,
                           multi_az=multi_az, backup_retention_days=backups,
                           log_retention_days=r.retention("database.logRetentionDays"))
+
+
+def _database_tls(r: Reader) -> DatabaseTlsConfig:
+    identifier = r.choice("database.caCertIdentifier", RDS_CA_IDENTIFIERS)
+    bundle_file = r.string("database.caBundleFile")
+    if bundle_file:
+        path = Path(bundle_file)
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            r.fail("database.caBundleFile", bundle_file,
+                   f"expected a readable PEM file of RDS CA certificates ({exc.strerror})")
+        else:
+            if b"-----BEGIN CERTIFICATE-----" not in text:
+                r.fail("database.caBundleFile", bundle_file,
+                       "expected a PEM file of RDS CA certificates (no BEGIN CERTIFICATE in it)")
+    return DatabaseTlsConfig(ca_cert_identifier=identifier, ca_bundle_file=bundle_file)
 
 
 def _airflow(r: Reader) -> AirflowConfig:
@@ -1299,6 +1334,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str,
         network=r.run(_network, r, region, production),
         cluster=r.run(_cluster, r, PROJECT, stack, production),
         database=r.run(_database, r, production),
+        database_tls=r.run(_database_tls, r),
         buckets=r.run(lambda: BucketsConfig(
             task_log_retention_days=r.integer("buckets.taskLogRetentionDays", lo=1, hi=3650),
             noncurrent_version_retention_days=r.integer("buckets.noncurrentVersionRetentionDays",

@@ -14,9 +14,14 @@ Creates:
   tags copied to snapshots. In production: Multi-AZ, deletion protection, a
   final snapshot under a unique name (a random suffix kept in the state),
   automated backups retained after deletion, and ``protect=True`` on the
-  instance and its log groups.
+  instance and its log groups. The server certificate is signed by the RDS CA
+  of ``database.caCertIdentifier``, set explicitly (not left to the account's
+  default, which AWS changes over time).
 
-It hands on the SQLAlchemy URL of the database as a secret Output.
+It hands on the SQLAlchemy URL of the database as a secret Output, and the
+PEM of that CA certificate (``ca_certificate``), looked up with the
+``aws.rds.getCertificate`` data source and verified by components/rds_ca.py,
+for clients that verify the server (pgbouncer, ``verify-full``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config import DatabaseConfig
+from components import rds_ca
+from components.config import DatabaseConfig, DatabaseTlsConfig
 from components.iam import service_trust_policy
 
 MASTER_USERNAME = "airflow_owner"
@@ -59,11 +65,18 @@ class DatabaseArgs:
     protect: bool
     """Production: deletion protection, a uniquely named final snapshot, automated
     backups kept after deletion, protect=True on the instance and its log groups."""
+    region: str
+    """AWS region of the instance: whose RDS CA bundle is fetched."""
+    tls: DatabaseTlsConfig = DatabaseTlsConfig()
+    """The RDS CA of the server certificate, and an optional local bundle to take it from."""
 
 
 def connection_url(username: str, password: str, host: str, port: int, db_name: str) -> str:
-    """SQLAlchemy URL for the metadata DB, TLS required."""
-    return f"postgresql://{username}:{password}@{host}:{port}/{db_name}?sslmode=require"
+    """The metadata DB's URL: what pgbouncer's config is made of (host, port,
+    database, user). The query says what pgbouncer does with it: verify the
+    server's certificate and name (``server_tls_sslmode = verify-full``).
+    No pod connects with this URL (README, Security)."""
+    return f"postgresql://{username}:{password}@{host}:{port}/{db_name}?sslmode=verify-full"
 
 
 class Database(pulumi.ComponentResource):
@@ -77,6 +90,8 @@ class Database(pulumi.ComponentResource):
     """``host:port`` of the RDS instance."""
     connection_url: pulumi.Output[str]
     """SQLAlchemy URL of the metadata database with its password (secret)."""
+    ca_certificate: pulumi.Output[str]
+    """PEM of the RDS CA that signs the server certificate, verified by thumbprint (public)."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("airflow-eks:index:Database", name, None, opts)
@@ -181,6 +196,8 @@ class Database(pulumi.ComponentResource):
             performance_insights_retention_period=7,
             monitoring_interval=60,
             monitoring_role_arn=monitoring_role.arn,
+            # Explicit: clients verify against this CA's certificate (below).
+            ca_cert_identifier=args.tls.ca_cert_identifier,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=log_groups),
         )
 
@@ -190,5 +207,15 @@ class Database(pulumi.ComponentResource):
         self.connection_url = pulumi.Output.secret(pulumi.Output.all(
             password.result, instance.address, instance.port,
         ).apply(lambda a: connection_url(MASTER_USERNAME, a[0], a[1], int(a[2]), DB_NAME)))
+        # The RDS API's thumbprint of the CA (in the instance's region) decides
+        # which certificate of the published bundle is trusted. A data source,
+        # not a resource: fetching the bundle inside its apply registers nothing.
+        tls = args.tls
+        certificate = aws.rds.get_certificate_output(
+            id=tls.ca_cert_identifier, region=args.region, opts=pulumi.InvokeOutputOptions(parent=self))
+        self.ca_certificate = certificate.thumbprint.apply(lambda thumbprint: rds_ca.ca_certificate(
+            identifier=tls.ca_cert_identifier, region=args.region, expected_thumbprint=thumbprint,
+            bundle_file=tls.ca_bundle_file or None))
         self.register_outputs({"address": self.address, "port": self.port,
-                               "endpoint": self.endpoint, "connectionUrl": self.connection_url})
+                               "endpoint": self.endpoint, "connectionUrl": self.connection_url,
+                               "caCertificate": self.ca_certificate})

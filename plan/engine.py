@@ -52,6 +52,12 @@ OFFLINE_SECRET = (f"-----BEGIN OFFLINE PLAN {_KEY}\n"
                   "encrypted in the stack file; not decrypted offline\n"
                   f"-----END OFFLINE PLAN {_KEY}")
 _SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+# The RDS CA bundle the program reads when it runs here (it would download
+# AWS's otherwise): placeholder CAs made at runtime, one per identifier, whose
+# thumbprints the mocked aws.rds.getCertificate answers. They are built from
+# fixed Ed25519 seeds, so every run gives the same bytes (a deterministic plan).
+CA_BUNDLE_KEY = "airflow-eks:database.caBundleFile"
+PLACEHOLDER_CA_ORG = "OFFLINE PLAN PLACEHOLDER, not an RDS CA"
 
 
 @dataclass(frozen=True)
@@ -269,7 +275,52 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
     return {}
 
 
+def placeholder_ca(identifier: str, region: str) -> Any:
+    """A self-signed CA certificate standing for RDS CA ``identifier`` of
+    ``region``; the same bytes on every call (fixed key seed, serial and dates;
+    Ed25519 signatures are deterministic)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.x509.oid import NameOID
+    seed = hashlib.sha256(f"airflow-eks offline plan {identifier} {region}".encode()).digest()
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, PLACEHOLDER_CA_ORG),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"placeholder {identifier} {region}")])
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(int.from_bytes(seed[:8], "big") | 1)
+            .not_valid_before(datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC))
+            .not_valid_after(datetime.datetime(2121, 1, 1, tzinfo=datetime.UTC))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, None))
+
+
+def placeholder_ca_bundle(region: str) -> Path:
+    """A file of the placeholder CAs of every RDS CA identifier of ``region``."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from components.config import RDS_CA_IDENTIFIERS
+    pem = b"".join(placeholder_ca(i, region).public_bytes(Encoding.PEM) for i in RDS_CA_IDENTIFIERS)
+    path = Path(tempfile.gettempdir()) / f"airflow-eks-offline-plan-{region}-rds-ca-bundle.pem"
+    if not path.is_file() or path.read_bytes() != pem:
+        tmp = path.with_name(f"{path.name}.{_digest(str(id(pem)))}")
+        tmp.write_bytes(pem)
+        tmp.replace(path)
+    return path
+
+
 def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any]:
+    if token == "aws:rds/getCertificate:getCertificate":
+        from components.rds_ca import thumbprint
+        identifier = str(args.get("id") or "rds-ca-rsa2048-g1")
+        cert = placeholder_ca(identifier, str(args.get("region") or region))
+        return {"id": identifier, "arn": f"arn:aws:rds:{region}::cert:{identifier}", "certificateType": "CA",
+                "customerOverride": False, "customerOverrideValidTill": "",
+                "thumbprint": thumbprint(cert), "validFrom": "2021-01-01T00:00:00Z",
+                "validTill": "2121-01-01T00:00:00Z", "region": region}
     if token == "aws:iam/getPolicyDocument:getPolicyDocument":
         return {"json": render_policy_document(args), "id": "policy", "minifiedJson": ""}
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -417,6 +468,9 @@ def evaluate(body: Callable[[], Any], config: Mapping[str, Any], *, stack: str,
     region = str(config.get("aws:region", "us-east-1"))
     # Keys given here, and those a stack file or a Secret override marks (StackSettings).
     secret_keys = tuple(sorted({*secret_keys, *getattr(config, "secret_keys", ())}))
+    # Never the network: the RDS CA comes from the placeholder bundle, whose
+    # thumbprints the mocks answer (a stack's own caBundleFile would not match them).
+    config = {**config, CA_BUNDLE_KEY: str(placeholder_ca_bundle(region))}
     mocks = _Mocks(region)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.reset_options()

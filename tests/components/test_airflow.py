@@ -7,10 +7,12 @@ import json
 
 import jsonschema
 import pytest
+from cryptography import x509
 
 from components.airflow import (
     CHART_SHA256,
     CHART_VERSION,
+    PGBOUNCER_CA_FILE,
     SERVICE_ACCOUNTS,
     deep_merge,
     fernet_from_base64,
@@ -20,7 +22,7 @@ from components.airflow import (
     pgbouncer_users,
     static_values,
 )
-from plan.engine import MOCK_SECRET_PREFIX, Secret, walk
+from plan.engine import MOCK_SECRET_PREFIX, PLACEHOLDER_CA_ORG, Secret, placeholder_ca, walk
 from tests.conftest import FAKE_SSH_KEY, ROOT, module_constants, policy_of, statements
 from tests.helm.chart import require_schema
 
@@ -244,11 +246,16 @@ def test_two_evaluations_give_identical_release_inputs(engine):
     assert json.dumps(first, sort_keys=True, default=repr) == json.dumps(second, sort_keys=True, default=repr)
 
 
-def test_pgbouncer_config_uses_scram_and_tls_to_rds():
-    url = "postgresql://airflow_owner:pw@db.example:5432/airflow?sslmode=require"
+def test_pgbouncer_config_uses_scram_and_verifies_rds():
+    url = "postgresql://airflow_owner:pw@db.c1.us-east-1.rds.amazonaws.com:5432/airflow?sslmode=verify-full"
     ini = pgbouncer_ini(url, 10, 200)
-    assert "auth_type = scram-sha-256" in ini and "server_tls_sslmode = require" in ini
-    assert "airflow-metadata = host=db.example dbname=airflow port=5432 pool_size=10" in ini
+    assert "auth_type = scram-sha-256" in ini
+    # verify-full: the chain against the RDS CA the chart mounts, and the name
+    # against host=, which must be the instance's DNS name.
+    assert "server_tls_sslmode = verify-full\n" in ini
+    assert f"server_tls_ca_file = {PGBOUNCER_CA_FILE}\n" in ini and PGBOUNCER_CA_FILE == "/etc/pgbouncer/root.crt"
+    assert ("airflow-metadata = host=db.c1.us-east-1.rds.amazonaws.com dbname=airflow port=5432 pool_size=10"
+            in ini)
     assert "pw" not in ini
     assert pgbouncer_users(url) == '"airflow_owner" "pw"\n'
 
@@ -256,10 +263,27 @@ def test_pgbouncer_config_uses_scram_and_tls_to_rds():
 def test_pgbouncer_drops_server_tls_only_for_the_in_cluster_database(engine):
     url = "postgresql://airflow_owner:pw@postgresql.airflow-metadata.svc.cluster.local:5432/airflow"
     ini = pgbouncer_ini(url, 10, 200, server_tls=False)
-    assert "server_tls_sslmode = disable" in ini and "require" not in ini
-    for stack, mode in (("dev", "disable"), ("prod", "require")):
+    assert "server_tls_sslmode = disable" in ini and "verify" not in ini and "server_tls_ca_file" not in ini
+    for stack, mode in (("dev", "disable"), ("prod", "verify-full")):
         config = engine.program(stack).one("kubernetes:core/v1:Secret", "airflow-pgbouncer-config")
-        assert f"server_tls_sslmode = {mode}" in config.plain_inputs["stringData"]["pgbouncer.ini"], stack
+        assert f"server_tls_sslmode = {mode}\n" in config.plain_inputs["stringData"]["pgbouncer.ini"], stack
+
+
+def test_pgbouncer_verifies_the_rds_instance_against_its_ca(engine):
+    """prod (RDS): pgbouncer connects to the instance's DNS name, verify-full,
+    with the CA the RDS API names for the instance's caCertIdentifier as the
+    chart's pgbouncer.ssl.ca; dev (in-cluster database): no CA at all."""
+    rec = engine.program("prod", {P + "database.caCertIdentifier": "rds-ca-ecc384-g1"})
+    instance = rec.one("aws:rds/instance:Instance").outputs
+    assert rec.one("aws:rds/instance:Instance").plain_inputs["caCertIdentifier"] == "rds-ca-ecc384-g1"
+    ini = rec.one("kubernetes:core/v1:Secret", "airflow-pgbouncer-config").plain_inputs["stringData"]["pgbouncer.ini"]
+    assert f"host={instance['address']} " in ini and instance["address"].endswith(".rds.amazonaws.com")
+    ca = values_of(rec)["pgbouncer"]["ssl"]["ca"]
+    cert = x509.load_pem_x509_certificate(ca.encode())
+    # The offline plan's stand-in for the RDS CA (plan/engine.py), picked by thumbprint.
+    assert cert == placeholder_ca("rds-ca-ecc384-g1", "us-east-1")
+    assert cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value == PLACEHOLDER_CA_ORG
+    assert "ssl" not in values_of(engine.program("dev"))["pgbouncer"]
 
 
 def test_fernet_key_is_urlsafe_base64_of_32_bytes():

@@ -86,6 +86,8 @@ BAD_INPUTS = [
     ("dev", {P + "database.logRetentionDays": 0}, P + "database.logRetentionDays", "at least 1"),
     ("prod", {P + "database.engine": "inCluster"}, P + "database.engine", "a production stack needs rds"),
     ("dev", {P + "database.engine": "aurora"}, P + "database.engine", "rds, inCluster"),
+    ("prod", {P + "database.caCertIdentifier": "rds-ca-2019"}, P + "database.caCertIdentifier",
+     "rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1"),
     ("dev", {P + "database.multiAz": True}, P + "database.multiAz", "false with database.engine inCluster"),
     ("dev", {P + "database.engineVersion": "16"}, P + "database.engineVersion",
      "one of 17 with database.engine inCluster"),
@@ -367,3 +369,28 @@ def test_a_bad_https_endpoint_is_refused_without_echoing_it(engine):
     plain = engine.failing_program("dev", {endpoint: token_url.replace("http:", "https:")})
     assert "pulumi config set --secret airflow-eks:monitoring.httpsEndpoint" in str(plain.error)
     assert "0123456789abcdef" not in str(plain.error) and plain.resources == []
+
+
+def test_database_tls_defaults_and_choices(engine):
+    tls = engine.stack_config("prod").database_tls
+    assert (tls.ca_cert_identifier, tls.ca_bundle_file) == ("rds-ca-rsa2048-g1", "")
+    for identifier in ("rds-ca-rsa4096-g1", "rds-ca-ecc384-g1"):
+        cfg = engine.stack_config("prod", {P + "database.caCertIdentifier": identifier})
+        assert cfg.database_tls.ca_cert_identifier == identifier
+
+
+def test_ca_bundle_file_must_be_a_readable_pem_file(engine, tmp_path):
+    """Checked when the config is parsed, before any resource (the offline
+    engine itself swaps in its placeholder bundle, plan/engine.py)."""
+    good = tmp_path / "bundle.pem"
+    good.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    cfg = engine.stack_config("prod", {P + "database.caBundleFile": str(good)})
+    assert cfg.database_tls.ca_bundle_file == str(good)
+    empty = tmp_path / "empty.pem"
+    empty.write_text("<html>not a bundle</html>")
+    for path, allowed in ((tmp_path / "missing.pem", "No such file"), (empty, "no BEGIN CERTIFICATE"),
+                          (tmp_path, "readable PEM file")):
+        with pytest.raises(ConfigError) as err:
+            engine.stack_config("prod", {P + "database.caBundleFile": str(path)})
+        assert str(err.value).startswith(f"invalid stack config {P}database.caBundleFile = {str(path)!r}: ")
+        assert allowed in str(err.value)

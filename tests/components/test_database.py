@@ -1,24 +1,33 @@
 """Database: private, encrypted, TLS-only RDS; password only ever a secret."""
 
 import pytest
+from cryptography import x509
 
+from components.config import DatabaseTlsConfig
 from components.database import Database, DatabaseArgs
-from plan.engine import walk
+from plan.engine import placeholder_ca, placeholder_ca_bundle, walk
 from tests.conftest import policy_of, statements
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k"
 
 
-def build(engine, stack):
+def build(engine, stack, ca_cert_identifier="rds-ca-rsa2048-g1"):
     cfg = engine.stack_config(stack)
     holder = {}
+    # The offline stand-in for AWS's bundle, whose thumbprints the mocks answer: no download.
+    tls = DatabaseTlsConfig(ca_cert_identifier=ca_cert_identifier,
+                            ca_bundle_file=str(placeholder_ca_bundle("us-east-1")))
 
     def fn():
         holder["db"] = Database("db", DatabaseArgs(
             identifier=f"airflow-eks-{stack}-metadata", settings=cfg.database, vpc_id="vpc-1",
             subnet_ids=["subnet-p1", "subnet-p2"], client_security_group_id="sg-cluster",
-            kms_key_arn=KEY, account_id="123456789012", partition="aws", protect=cfg.production))
-    return engine.build(fn, stack=stack)
+            kms_key_arn=KEY, account_id="123456789012", partition="aws", protect=cfg.production,
+            region="us-east-1", tls=tls))
+        holder["db"].ca_certificate.apply(lambda pem: holder.update(ca=pem))
+    rec = engine.build(fn, stack=stack)
+    rec.ca_certificate = holder.get("ca")
+    return rec
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -49,6 +58,15 @@ def test_instance_security_and_operations(engine, stack):
         assert i["deleteAutomatedBackups"] is True
         assert db.protect is False
     assert all(g.protect is (stack == "prod") for g in rec.of_type("aws:cloudwatch/logGroup:LogGroup"))
+
+
+@pytest.mark.parametrize("identifier", ["rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1"])
+def test_server_certificate_ca_is_explicit_and_handed_on_verified(engine, identifier):
+    rec = build(engine, "prod", identifier)
+    assert rec.one("aws:rds/instance:Instance").plain_inputs["caCertIdentifier"] == identifier
+    ca = x509.load_pem_x509_certificate(rec.ca_certificate.encode())
+    # The one certificate of the bundle whose thumbprint the (mocked) RDS API gives.
+    assert ca == placeholder_ca(identifier, "us-east-1")
 
 
 def test_final_snapshot_name_is_unique_per_instance_and_stable(engine):
