@@ -25,7 +25,7 @@ import pulumi
 
 from components.config import ConfigError
 from plan import cost
-from plan.engine import ROOT, Recording, Resource, Secret, run_program, stack_config, walk
+from plan.engine import PLACEHOLDER_CA_ORG, ROOT, Recording, Resource, Secret, run_program, stack_config, walk
 
 BANNER = ("Offline plan: the desired state computed from the program and the stack config, "
           "under mocks. It is NOT compared with what runs in AWS; `pulumi preview` does that.")
@@ -34,7 +34,8 @@ KEY_PROPS = {
     "eks:index:Cluster": ["name", "version", "endpointPublicAccess", "publicAccessCidrs"],
     "eks:index:ManagedNodeGroup": ["instanceTypes", "capacityType", "scalingConfig", "labels", "taints"],
     "aws:rds/instance:Instance": ["instanceClass", "engineVersion", "multiAz", "allocatedStorage",
-                                  "maxAllocatedStorage", "backupRetentionPeriod", "deletionProtection"],
+                                  "maxAllocatedStorage", "backupRetentionPeriod", "deletionProtection",
+                                  "caCertIdentifier"],
     "kubernetes:apps/v1:StatefulSet": ["spec.replicas"],
     "kubernetes:core/v1:PersistentVolumeClaim": ["spec.storageClassName", "spec.resources.requests.storage"],
     "awsx:ec2:Vpc": ["cidrBlock", "availabilityZoneNames", "natGateways"],
@@ -78,9 +79,37 @@ def ordered(resources: list[Resource]) -> list[Resource]:
     return sorted(resources, key=lambda r: (r.name, r.type, r.urn))
 
 
+def placeholder_notes(rec: Recording) -> list[str]:
+    """What in the plan stands in for data only AWS has: the RDS CA certificate
+    pgbouncer verifies the database with (plan/engine.py makes it offline)."""
+    notes = []
+    for r in ordered(rec.of_type("kubernetes:helm.sh/v3:Release")):
+        ca = ((r.plain_inputs.get("values") or {}).get("pgbouncer") or {}).get("ssl", {}).get("ca")
+        if isinstance(ca, str) and _is_placeholder(ca):
+            notes.append(f"{r.name}: values.pgbouncer.ssl.ca is a PLACEHOLDER certificate made offline "
+                         f"({_subject(ca)}); pulumi up uses the RDS CA of database.caCertIdentifier "
+                         "from AWS's trust store, checked against the RDS API's thumbprint")
+    return notes
+
+
+def _subject(pem: str) -> str:
+    from cryptography import x509
+    return x509.load_pem_x509_certificate(pem.encode()).subject.rfc4514_string()
+
+
+def _is_placeholder(pem: str) -> bool:
+    from cryptography import x509
+    try:
+        subject = x509.load_pem_x509_certificate(pem.encode()).subject
+    except ValueError:
+        return False
+    return [a.value for a in subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)] == [PLACEHOLDER_CA_ORG]
+
+
 def to_document(rec: Recording, stack: str) -> dict[str, Any]:
     return {
         "note": BANNER,
+        "placeholders": placeholder_notes(rec),
         "stack": stack,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
                        "protect": r.protect, "inputs": mask(r.inputs)} for r in ordered(rec.resources)],
@@ -90,6 +119,8 @@ def to_document(rec: Recording, stack: str) -> dict[str, Any]:
 
 def print_tree(rec: Recording, stack: str, show_all: bool) -> None:
     print(BANNER)
+    for note in placeholder_notes(rec):
+        print(f"note: {note}")
     print(f"stack {stack}: {len(rec.resources)} resources")
     children: dict[str, list[Resource]] = {}
     for r in ordered(rec.resources):

@@ -17,6 +17,7 @@ import pytest
 from components.airflow import (
     LOGS_CONN_ID,
     LOGS_PREFIX,
+    PGBOUNCER_CA_FILE,
     SERVICE_ACCOUNTS,
     pgbouncer_checksum,
     static_values,
@@ -303,3 +304,45 @@ def test_pgbouncer_rolls_when_its_config_secret_changes(engine):
     annotation = pod["metadata"]["annotations"]["airflow-eks/pgbouncer-config-sha256"]
     assert annotation == pgbouncer_checksum(data["pgbouncer.ini"], data["users.txt"])
     assert annotation != pgbouncer_checksum(data["pgbouncer.ini"] + " ", data["users.txt"])
+
+
+# ------------------------------------------------- TLS from pgbouncer to RDS
+
+
+def test_pgbouncer_mounts_the_rds_ca_its_config_names(engine):
+    """RDS (prod): the chart's certificates Secret holds the CA the program
+    verified, mounted where pgbouncer.ini's server_tls_ca_file points."""
+    rec = engine.program("prod")
+    ini = rec.one("kubernetes:core/v1:Secret", "pgbouncer-config").plain_inputs["stringData"]["pgbouncer.ini"]
+    r = rendered(engine, "prod")
+    secret = r.one("Secret", "airflow-pgbouncer-certificates")
+    ca = base64.b64decode(secret["data"]["root.crt"]).decode()
+    assert ca == release_inputs(rec)["values"]["pgbouncer"]["ssl"]["ca"]
+    assert ca.startswith("-----BEGIN CERTIFICATE-----") and set(secret["data"]) == {"root.crt"}
+    spec = r.one("Deployment", "airflow-pgbouncer")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container(spec, "pgbouncer")["volumeMounts"] if m["name"] == "pgbouncer-certificates"]
+    assert (mount["mountPath"], mount["subPath"]) == (PGBOUNCER_CA_FILE, "root.crt")
+    assert f"server_tls_ca_file = {mount['mountPath']}\n" in ini and "server_tls_sslmode = verify-full\n" in ini
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "pgbouncer-certificates"]
+    assert volume["secret"]["secretName"] == "airflow-pgbouncer-certificates"
+
+
+def test_in_cluster_database_has_no_certificates_secret(engine):
+    r = rendered(engine, "dev")
+    assert "airflow-pgbouncer-certificates" not in r.names("Secret")
+    spec = r.one("Deployment", "airflow-pgbouncer")["spec"]["template"]["spec"]
+    assert all(m["name"] != "pgbouncer-certificates" for m in container(spec, "pgbouncer")["volumeMounts"])
+
+
+def test_only_pgbouncer_connects_to_rds(engine):
+    """No rendered object names the RDS instance, and of the program's Secrets
+    only pgbouncer's config does: every Airflow pod (migration and user Jobs,
+    the cleanup CronJob and task pods included) connects through pgbouncer."""
+    rec = engine.program("prod")
+    address = rec.one("aws:rds/instance:Instance").outputs["address"]
+    assert not [o["metadata"]["name"] for o in rendered(engine, "prod").objects if address in json.dumps(o)]
+    holders = {s.name for s in rec.of_type("kubernetes:core/v1:Secret")
+               if address in json.dumps(s.plain_inputs, default=repr)}
+    assert holders == {"airflow-eks-prod-airflow-pgbouncer-config"}
+    metadata = rec.one("kubernetes:core/v1:Secret", "airflow-metadata").plain_inputs["stringData"]["connection"]
+    assert "@airflow-pgbouncer.airflow:6543/" in metadata

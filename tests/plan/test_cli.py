@@ -24,6 +24,17 @@ def test_plan_of_each_stack_is_labelled_and_masks_secrets(engine, stack):
     assert doc["exports"]["airflowAdminPassword"] == "[secret]"
 
 
+def test_plan_says_the_rds_ca_is_a_placeholder(engine, capsys):
+    """RDS stacks: the CA in pgbouncer's values is made offline, and the plan says so."""
+    from plan.cli import print_tree
+    (note,) = to_document(engine.program("prod"), "prod")["placeholders"]
+    assert "values.pgbouncer.ssl.ca is a PLACEHOLDER" in note and "OFFLINE PLAN PLACEHOLDER" in note
+    assert to_document(engine.program("dev"), "dev")["placeholders"] == []  # in-cluster database: no CA
+    print_tree(engine.program("prod"), "prod", show_all=False)
+    out = capsys.readouterr().out
+    assert f"note: {note}\n" in out and "caCertIdentifier: rds-ca-rsa2048-g1" in out
+
+
 def test_plan_cli_prints_tree_with_key_properties(capsys):
     assert main(["plan", "--stack", "dev"]) == 0
     out = capsys.readouterr().out
