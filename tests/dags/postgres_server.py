@@ -1,8 +1,11 @@
 """A throwaway PostgreSQL server from Debian's package, on 127.0.0.1.
 
 Shared by the DAG tests (tests/dags/conftest.py, the ``analytics_db``
-connection's server) and scripts/bench_dag_latency.py (Airflow's metadata DB).
-No pytest and no Airflow here: the benchmark imports it as a plain module.
+connection's server), scripts/bench_dag_latency.py (Airflow's metadata DB) and
+the pgbouncer TLS test (tests/components/test_pgbouncer_tls.py, in the
+program's environment, which has no psycopg2: the server is set up with
+PostgreSQL's own client programs). No pytest and no Airflow here: the
+benchmark imports it as a plain module.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +77,10 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server(user: str, dbname: str) -> Iterator[Postgres]:
+def postgres_server(user: str, dbname: str, options: Sequence[str] = ()) -> Iterator[Postgres]:
     """A real PostgreSQL server on 127.0.0.1: password auth (scram-sha-256), a
-    superuser `user` and an empty database `dbname`; stopped and deleted on exit."""
+    superuser `user` and an empty database `dbname`; stopped and deleted on exit.
+    ``options``: more server settings, ``name=value`` (e.g. ``ssl=on``)."""
     bin_dir = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="pg-"))
     data, password = root / "data", secrets.token_urlsafe(16)
@@ -90,12 +94,11 @@ def postgres_server(user: str, dbname: str) -> Iterator[Postgres]:
         port = free_port()
         run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l",
                                str(root / "log"), "-o",
-                               f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"]))
+                               " ".join([f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+                                         *(f"-c {o}" for o in options)]), "start"]))
         try:
-            conn = Postgres("127.0.0.1", port, user, password, "postgres").connect()
-            conn.autocommit = True
-            conn.cursor().execute(f'CREATE DATABASE "{dbname}"')
-            conn.close()
+            run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, dbname],
+                env={**os.environ, "PGPASSWORD": password})
             yield Postgres("127.0.0.1", port, user, password, dbname)
         finally:
             subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
