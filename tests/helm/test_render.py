@@ -174,14 +174,18 @@ def test_airflow_cfg(engine, case):
 
 
 def test_no_rendered_secret_holds_a_key_the_chart_generated(case):
-    _, r = case
+    name, r = case
     names = r.names("Secret")
-    # The only Secret the chart renders: the (unused) Celery broker URL, from
-    # values, empty here. Fernet, API and JWT keys, the metadata connection,
-    # pgbouncer's config: all Pulumi's Secrets, referenced by name.
-    assert names == ["airflow-broker-url"], names
-    (data,) = [s["data"] for s in r.of("Secret")]
-    assert base64.b64decode(data["connection"]) == b"%!s(<nil>)"
+    # The Secrets the chart renders: the (unused) Celery broker URL, from
+    # values, empty here, and with RDS the public CA certificate pgbouncer
+    # verifies it with (no key: test_pgbouncer_mounts_the_rds_ca_its_config_names).
+    # Fernet, API and JWT keys, the metadata connection, pgbouncer's config:
+    # all Pulumi's Secrets, referenced by name.
+    rds = name == "prod"
+    assert names == ["airflow-broker-url", *(["airflow-pgbouncer-certificates"] if rds else [])], names
+    assert base64.b64decode(r.one("Secret", "airflow-broker-url")["data"]["connection"]) == b"%!s(<nil>)"
+    if rds:
+        assert set(r.one("Secret", "airflow-pgbouncer-certificates")["data"]) == {"root.crt"}
     standard = env_of(container(r.one("Deployment", "airflow-scheduler")["spec"]["template"]["spec"],
                                 "scheduler"))
     refs = {k: v["secretKeyRef"]["name"] for k, v in standard.items()
