@@ -182,7 +182,7 @@ def test_no_rendered_secret_holds_a_key_the_chart_generated(case):
     # Fernet, API and JWT keys, the metadata connection, pgbouncer's config:
     # all Pulumi's Secrets, referenced by name.
     rds = name == "prod"
-    assert names == ["airflow-broker-url", *(["airflow-pgbouncer-certificates"] if rds else [])], names
+    assert sorted(names) == ["airflow-broker-url", *(["airflow-pgbouncer-certificates"] if rds else [])], names
     assert base64.b64decode(r.one("Secret", "airflow-broker-url")["data"]["connection"]) == b"%!s(<nil>)"
     if rds:
         assert set(r.one("Secret", "airflow-pgbouncer-certificates")["data"]) == {"root.crt"}
