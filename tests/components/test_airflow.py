@@ -273,15 +273,15 @@ def test_pgbouncer_verifies_the_rds_instance_against_its_ca(engine):
     """prod (RDS): pgbouncer connects to the instance's DNS name, verify-full,
     with the CA the RDS API names for the instance's caCertIdentifier as the
     chart's pgbouncer.ssl.ca; dev (in-cluster database): no CA at all."""
-    rec = engine.program("prod", {P + "database.caCertIdentifier": "rds-ca-ecc384-g1"})
+    rec = engine.program("prod")  # the other identifiers: tests/components/test_database.py
     instance = rec.one("aws:rds/instance:Instance").outputs
-    assert rec.one("aws:rds/instance:Instance").plain_inputs["caCertIdentifier"] == "rds-ca-ecc384-g1"
+    assert rec.one("aws:rds/instance:Instance").plain_inputs["caCertIdentifier"] == "rds-ca-rsa2048-g1"
     ini = rec.one("kubernetes:core/v1:Secret", "airflow-pgbouncer-config").plain_inputs["stringData"]["pgbouncer.ini"]
     assert f"host={instance['address']} " in ini and instance["address"].endswith(".rds.amazonaws.com")
     ca = values_of(rec)["pgbouncer"]["ssl"]["ca"]
     cert = x509.load_pem_x509_certificate(ca.encode())
     # The offline plan's stand-in for the RDS CA (plan/engine.py), picked by thumbprint.
-    assert cert == placeholder_ca("rds-ca-ecc384-g1", "us-east-1")
+    assert cert == placeholder_ca("rds-ca-rsa2048-g1", "us-east-1")
     assert cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value == PLACEHOLDER_CA_ORG
     assert "ssl" not in values_of(engine.program("dev"))["pgbouncer"]
 

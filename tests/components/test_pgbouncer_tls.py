@@ -100,7 +100,7 @@ def _run_pgbouncer(pg, host: str, ca_file: Path, work: Path) -> tuple[subprocess
     # Fail fast instead of waiting for a server that will not verify.
     ini += (f"logfile = {work / 'pgbouncer.log'}\npidfile = {work / 'pgbouncer.pid'}\n"
             f"unix_socket_dir = {work}\nserver_login_retry = 1\nserver_connect_timeout = 5\n"
-            "query_wait_timeout = 2\n")
+            "query_wait_timeout = 1\n")
     (work / "pgbouncer.ini").write_text(ini)
     (work / "users.txt").write_text(pgbouncer_users(url))
     if os.geteuid() == 0:
