@@ -41,9 +41,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported where it is used: a stack without RDS (and so
+# every dev plan) never pays for the import.
 
 TRUSTSTORE = "https://truststore.pki.rds.amazonaws.com"
 # A regional bundle is a few dozen KiB; anything far larger is not one.
@@ -103,6 +107,7 @@ def download_bundle(region: str, *, base_url: str = TRUSTSTORE, context: ssl.SSL
 
 def thumbprint(cert: x509.Certificate) -> str:
     """What the RDS API calls a certificate's thumbprint: SHA-1 of its DER, hex."""
+    from cryptography.hazmat.primitives.serialization import Encoding
     return hashlib.sha1(cert.public_bytes(Encoding.DER), usedforsecurity=False).hexdigest()
 
 
@@ -112,6 +117,7 @@ def _normalise(value: str) -> str:
 
 def certificates(bundle: bytes) -> list[x509.Certificate]:
     """The certificates of a PEM bundle; none for anything else."""
+    from cryptography import x509
     try:
         return x509.load_pem_x509_certificates(bundle)
     except ValueError:
@@ -128,6 +134,8 @@ def select_ca(bundle: bytes, *, expected_thumbprint: str, identifier: str, regio
               now: datetime.datetime | None = None) -> str:
     """The PEM of the CA certificate of ``bundle`` whose thumbprint the RDS API
     reported for ``identifier``; raises :class:`CaBundleError` otherwise."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
     where = f"RDS CA {identifier} of {region} (thumbprint {expected_thumbprint}) from {source}"
     found = certificates(bundle)
     if not found:

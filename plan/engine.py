@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -275,6 +276,7 @@ def mock_outputs(typ: str, name: str, inputs: Mapping[str, Any], region: str) ->
     return {}
 
 
+@functools.cache
 def placeholder_ca(identifier: str, region: str) -> Any:
     """A self-signed CA certificate standing for RDS CA ``identifier`` of
     ``region``; the same bytes on every call (fixed key seed, serial and dates;
@@ -469,8 +471,10 @@ def evaluate(body: Callable[[], Any], config: Mapping[str, Any], *, stack: str,
     # Keys given here, and those a stack file or a Secret override marks (StackSettings).
     secret_keys = tuple(sorted({*secret_keys, *getattr(config, "secret_keys", ())}))
     # Never the network: the RDS CA comes from the placeholder bundle, whose
-    # thumbprints the mocks answer (a stack's own caBundleFile would not match them).
-    config = {**config, CA_BUNDLE_KEY: str(placeholder_ca_bundle(region))}
+    # thumbprints the mocks answer (a stack's own caBundleFile would not match
+    # them). The in-cluster database has no CA to fetch.
+    if config.get("airflow-eks:database.engine") != "inCluster":
+        config = {**config, CA_BUNDLE_KEY: str(placeholder_ca_bundle(region))}
     mocks = _Mocks(region)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.reset_options()
