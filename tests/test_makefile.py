@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -48,3 +49,41 @@ def test_make_pulumi_runs_the_cli_make_installed_with_the_venv_on_path():
     line, = [s for s in make("-n", "pulumi", "ARGS=stack output kubectlSetupCommand").splitlines()
              if "stack output" in s]
     assert re.search(r'PATH="\S+/\.venv/bin:\$PATH" \S*pulumi stack output kubectlSetupCommand$', line)
+
+
+TEST_PHASES = ("test-infra", "test-dags", "test-sso", "test-system")
+
+
+def dry_run(target: str) -> list[str]:
+    """`make -n target`, continuation lines joined, outside any make running this test."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=ROOT, capture_output=True,
+                         text=True, check=True, env=env).stdout
+    return out.replace("\\\n", " ").splitlines()
+
+
+def pytest_args(target: str) -> list[str]:
+    """The arguments of the pytest command a test phase runs."""
+    line, = [s for s in dry_run(target) if " -m pytest " in s]
+    return line.split(" -m pytest ", 1)[1].split()
+
+
+def test_make_test_runs_every_test_file_in_exactly_one_phase():
+    """`make test` splits the suite into phases that run at once: none may drop a file or run one twice."""
+    def under(path: str, roots: list[str]) -> bool:
+        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py"))
+    phases = {}
+    for target in TEST_PHASES:
+        args = pytest_args(target)
+        paths = [a for a in args if not a.startswith("-")]
+        ignored = [a.removeprefix("--ignore=") for a in args if a.startswith("--ignore=")]
+        phases[target] = {f for f in files if under(f, paths) and not under(f, ignored)}
+    runs = {f: [t for t in TEST_PHASES if f in phases[t]] for f in files}
+    assert {f: ts for f, ts in runs.items() if len(ts) != 1} == {}
+
+    # All phases at once, each one's output whole, every one run even if one fails.
+    top = dry_run("test")[0]
+    assert re.search(r" -j\d+ --output-sync=target --keep-going ", top)
+    assert set(top.split()) >= {*TEST_PHASES, "lint", "typecheck"}
