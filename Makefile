@@ -132,8 +132,8 @@ test-infra: $(VENV)/.installed ## infrastructure, plan, policy, workflow and cha
 # The real-Airflow tests, in three parts that `make -j` runs side by side:
 # the system tests spend most of their time waiting on the Airflow processes,
 # PostgreSQL and browser they start, so they overlap with the CPU-bound rest.
-SYSTEM_TESTS := tests/dags/test_metrics.py tests/airflow/test_fernet_rotation.py \
-  tests/scripts/test_bench_dag_latency.py
+SSO_TEST := tests/airflow/test_sso_browser.py
+SYSTEM_TESTS := tests/dags/test_metrics.py tests/airflow tests/scripts/test_bench_dag_latency.py
 test-airflow: test-dags test-sso test-system ## DAG, Airflow config, SSO and day-2 tests (real Airflow)
 
 # DAG integrity and end-to-end runs (moto S3, a local PostgreSQL, fixture
@@ -143,12 +143,12 @@ test-dags: $(DAGS_VENV)/.installed ## DAG tests and the Airflow config keys (rea
 	  $(patsubst %,--ignore=%,$(filter tests/dags/%,$(SYSTEM_TESTS)))
 
 test-sso: $(DAGS_VENV)/.installed ## single sign-on in headless Chromium (real Airflow API server)
-	$(DAGS_VENV)/bin/python -m pytest tests/airflow/test_sso_browser.py
+	$(DAGS_VENV)/bin/python -m pytest $(SSO_TEST)
 
 # The metrics real Airflow emits, the Fernet rotation on a real metadata DB
-# (tests/airflow), and the DAG latency benchmark's harness run small.
+# (tests/airflow but SSO), and the DAG latency benchmark's harness run small.
 test-system: $(DAGS_VENV)/.installed ## metrics, Fernet rotation and the latency harness (real Airflow)
-	$(DAGS_VENV)/bin/python -m pytest $(SYSTEM_TESTS)
+	$(DAGS_VENV)/bin/python -m pytest $(SYSTEM_TESTS) --ignore=$(SSO_TEST)
 
 # The pinned chart package, for the render tests: $$AIRFLOW_EKS_CHART_PACKAGE,
 # else the cache, else a download from the official repository (sha256-checked).
