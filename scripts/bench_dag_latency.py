@@ -115,6 +115,9 @@ class GitSync:
         self.link = root / "repo"
         self.current = ""
         self.syncs = 0
+        # commit -> wall-clock time its worktree became the `repo` link: the
+        # per-stage breakdown of each sample (push -> swap -> parse -> DB).
+        self.swapped_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         root.mkdir(parents=True)
@@ -134,6 +137,7 @@ class GitSync:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(worktree.relative_to(self.root))
         os.rename(tmp, self.link)
+        self.swapped_at[remote] = time.time()
         if self.current:
             shutil.rmtree(self.root / ".worktrees" / self.current, ignore_errors=True)
             git("worktree", "prune", cwd=self.root)
@@ -286,14 +290,41 @@ class Sample:
     kind: str  # "new" or "changed"
     db: float | None
     api: float | None
+    # Where the time went, from the same push (None when not seen):
+    swap: float | None = None  # push -> git-sync swapped the link to the commit
+    stored: float | None = None  # push -> the dag processor wrote the serialized row
+    ahead: int | None = None  # other DAGs whose parse was stored between the swap and this row
+    dags: int | None = None  # DAGs in the DB at the time (one per file here)
 
 
-def measure(airflow: Airflow, work: Path, dags_dir: str, kind: str, dag_id: str,
-            marker: str, timeout: float) -> Sample:
+def breakdown(airflow: Airflow, sync: GitSync, commit: str, dag_id: str,
+              pushed_at: float, sample: Sample) -> None:
+    """Fills sample.swap/stored/ahead: git-sync's swap time of the commit, the
+    write time of the DAG's latest serialized row (the one db_has found: no
+    later write without a later push), and which other DAGs' parses were
+    stored between the two (dag.last_parsed_time, set at every stored parse)."""
+    swapped = sync.swapped_at.get(commit)
+    if swapped is None or sample.db is None:
+        return
+    sample.swap = swapped - pushed_at
+    (written,) = airflow.db.query(
+        "SELECT extract(epoch from last_updated) FROM serialized_dag WHERE dag_id = %s "
+        "ORDER BY created_at DESC LIMIT 1", (dag_id,))[0]
+    sample.stored = float(written) - pushed_at
+    rows = airflow.db.query(
+        "SELECT dag_id, extract(epoch from last_parsed_time) FROM dag "
+        "WHERE last_parsed_time IS NOT NULL")
+    sample.dags = len(rows)
+    sample.ahead = sum(1 for other, t in rows if other != dag_id and swapped < float(t) < float(written))
+
+
+def measure(airflow: Airflow, sync: GitSync, work: Path, dags_dir: str, kind: str,
+            dag_id: str, marker: str, timeout: float) -> Sample:
     (work / dags_dir / f"{dag_id}.py").write_text(dag_source(dag_id, marker))
     git("add", "-A", cwd=work)
     git("commit", "-q", "-m", f"{kind} {dag_id} {marker}", cwd=work)
-    start = time.monotonic()
+    commit = git("rev-parse", "HEAD", cwd=work)
+    start, pushed_at = time.monotonic(), time.time()
     git("push", "-q", "origin", "HEAD:main", cwd=work)
     db = api = None
     while time.monotonic() - start < timeout and (db is None or api is None):
@@ -306,7 +337,25 @@ def measure(airflow: Airflow, work: Path, dags_dir: str, kind: str, dag_id: str,
             # two checks, it was there when the API answered.
             db = api if db is None else db
         time.sleep(POLL)
-    return Sample(kind, db, api)
+    sample = Sample(kind, db, api)
+    breakdown(airflow, sync, commit, dag_id, pushed_at, sample)
+    return sample
+
+
+def run_samples(af: Airflow, sync: GitSync, work: Path, args: argparse.Namespace,
+                rng: random.Random, period: float, samples: list[Sample]) -> None:
+    """N pushes of each kind, alternating: a new DAG file, then a change."""
+    for i in range(args.n):
+        for kind in ("new", "changed"):
+            time.sleep(rng.uniform(0, period))
+            marker = f"{kind}-{i}-{rng.getrandbits(32):08x}"
+            dag_id = f"bench_new_{i}" if kind == "new" else CHANGED_DAG
+            s = measure(af, sync, work, "dags", kind, dag_id, marker, args.timeout)
+            samples.append(s)
+            print(f"  {kind:7} {i + 1:2}/{args.n}: serialized row "
+                  f"{_fmt(s.db)}, REST API {_fmt(s.api)}  (swap {_fmt(s.swap)}, "
+                  f"row written {_fmt(s.stored)}, after {_fmt_n(s.ahead)} of "
+                  f"{_fmt_n(s.dags)} DAGs)", flush=True)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -327,6 +376,44 @@ def cpu_seconds(pid: int) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+class PeakMemory:
+    """Peak memory of a process and its descendants while pushes are measured:
+    the sum of their PSS (shared pages split among sharers, so the forked
+    parsers' copy-on-write pages count once), sampled every 0.5 s. What the
+    dag processor's container memory limit must hold at `parsing_processes`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> float:
+        import psutil
+        total = 0
+        root = psutil.Process(self.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                total += proc.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return total / 2**20
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.peak = max(self.peak, self.sample())
+            except Exception:  # the processor exiting mid-sample: check_alive reports it
+                pass
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def own_children_cpu() -> float:
@@ -429,15 +516,9 @@ def main(argv: list[str] | None = None) -> int:
             print("replaced by the harness: core.auth_manager (SimpleAuthManager, all admins), "
                   "database.sql_alchemy_conn")
             samples: list[Sample] = []
-            for i in range(args.n):
-                for kind in ("new", "changed"):
-                    time.sleep(rng.uniform(0, period))
-                    marker = f"{kind}-{i}-{rng.getrandbits(32):08x}"
-                    dag_id = f"bench_new_{i}" if kind == "new" else CHANGED_DAG
-                    s = measure(af, work, "dags", kind, dag_id, marker, args.timeout)
-                    samples.append(s)
-                    print(f"  {kind:7} {i + 1:2}/{args.n}: serialized row "
-                          f"{_fmt(s.db)}, REST API {_fmt(s.api)}", flush=True)
+            memory = PeakMemory(af.procs["dag-processor"].pid)
+            with memory:
+                run_samples(af, sync, work, args, rng, period, samples)
 
             # Idle: nothing pushed; first let the last push's re-parse finish.
             time.sleep(float(settings.get("dag_processor.min_file_process_interval", "30")) + 2)
@@ -454,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
             af.stop()
 
     results = report(samples, idle_cpu, git_cpu, files, args.idle_seconds)
+    print(f"dag processor peak memory while pushing: {memory.peak:.0f} MiB PSS "
+          f"(with its parser processes)")
+    results["peak_pss_mib"] = memory.peak
     results.update({"airflow": airflow.__version__, "sync_period": period, "settings": settings,
                     "samples": [asdict(s) for s in samples]})
     if args.json:
@@ -463,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fmt(value: float | None) -> str:
     return "timeout" if value is None else f"{value:5.1f} s"
+
+
+def _fmt_n(value: int | None) -> str:
+    return "?" if value is None else f"{value:2d}"
 
 
 def report(samples: list[Sample], idle_cpu: float, git_cpu: float, files: int,
@@ -483,10 +571,24 @@ def report(samples: list[Sample], idle_cpu: float, git_cpu: float, files: int,
             extra = f", {row['timeouts']} timed out" if row["timeouts"] else ""
             print(f"{label + ': ' + what:38} {row['p50']:6.1f} {row['p95']:6.1f} "
                   f"{row['max']:6.1f}  n={row['n']}{extra}")
+    stages = {}
+    for kind, label in (("new", "new DAG"), ("changed", "changed DAG")):
+        done = [s for s in samples if s.kind == kind and s.stored is not None]
+        if not done:
+            continue
+        parts = {"push -> swap": [s.swap for s in done],
+                 "swap -> row written": [s.stored - s.swap for s in done],
+                 "row written -> seen": [s.db - s.stored for s in done],
+                 "DAGs parsed ahead": [float(s.ahead) for s in done]}
+        stages[kind] = {name: {"p50": percentile(v, 50), "p95": percentile(v, 95), "max": max(v)}
+                        for name, v in parts.items()}
+        print(f"{label}, where the time went (n={len(done)}): " + "; ".join(
+            f"{name} {row['p50']:.1f}/{row['p95']:.1f}/{row['max']:.1f}"
+            for name, row in stages[kind].items()) + " (p50/p95/max)")
     print(f"dag processor idle: {idle_cpu:.2f} CPU s per minute with {files} DAG files "
           f"({idle_cpu / files:.2f} per file; {idle_seconds:g} s window); "
           f"git-sync loop: {git_cpu:.2f} CPU s per minute")
-    return {"rows": rows, "timeouts": timeouts, "idle_cpu_per_min": idle_cpu,
+    return {"rows": rows, "stages": stages, "timeouts": timeouts, "idle_cpu_per_min": idle_cpu,
             "git_sync_cpu_per_min": git_cpu, "files": files}
 
 

@@ -103,6 +103,7 @@ def test_dag_latency_settings_are_the_ones_the_readme_measured(engine):
         "[dag_processor] refresh_interval": v["config"]["dag_processor"]["refresh_interval"],
         "[dag_processor] min_file_process_interval":
             v["config"]["dag_processor"]["min_file_process_interval"],
+        "[dag_processor] parsing_processes": v["config"]["dag_processor"]["parsing_processes"],
         "[core] min_serialized_dag_update_interval":
             v["config"]["core"]["min_serialized_dag_update_interval"],
     }

@@ -166,6 +166,7 @@ def test_airflow_cfg(engine, case):
     shipped = static_values(False)["config"]  # helm/values.yaml, measured in README "DAG latency"
     for section, key in (("dag_processor", "refresh_interval"),
                          ("dag_processor", "min_file_process_interval"),
+                         ("dag_processor", "parsing_processes"),
                          ("core", "min_serialized_dag_update_interval")):
         assert cfg[section][key] == shipped[section][key], (section, key)
 

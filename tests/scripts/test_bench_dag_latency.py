@@ -95,8 +95,14 @@ def test_harness_measures_new_and_changed_dags_on_real_airflow(tmp_path):
         # Both seen, the API no earlier than the DB row it reads, within the
         # bound these periods give (sync 1 s + refresh 2 s + parse) with slack.
         assert 0 < s["db"] <= s["api"] < 45, s
+        # Where the time went: git-sync's swap, then the serialized row's
+        # write, then the poll that saw it.
+        assert 0 < s["swap"] < s["stored"] <= s["db"], s
+        assert 0 <= s["ahead"] < s["dags"], s
     assert set(results["rows"]) == {"new_db", "new_api", "changed_db", "changed_api"}
     assert results["idle_cpu_per_min"] > 0  # the processor re-parses every 3 s
+    assert set(results["stages"]) == {"new", "changed"}
+    assert 50 < results["peak_pss_mib"] < 4096  # the processor and its parsers, sampled
     # Everything not overridden is what helm/values.yaml ships.
     assert results["settings"] == {**bench.platform_settings(), **OVERRIDES}
     assert "changed DAG: REST API" in proc.stdout
