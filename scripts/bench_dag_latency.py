@@ -14,7 +14,9 @@ What runs, all on this machine:
 - real `airflow dag-processor` and `airflow api-server` (the installed
   Airflow), with every [core], [dag_processor] and [api] option that
   helm/values.yaml sets, plus what the chart renders for them (dags_folder,
-  the dags-folder bundle). Two replacements, both printed: the metadata DB
+  the dags-folder bundle), and its airflowLocalSettings installed where the
+  chart mounts it ($AIRFLOW_HOME/config/airflow_local_settings.py: the dag
+  processor pre-imports what every parser needs). Two replacements, both printed: the metadata DB
   URL, and SimpleAuthManager with all users admin instead of FAB, so that the
   REST API needs no user database (the auth manager is not on the parse path;
   FAB only adds a permission sync per written DAG).
@@ -28,6 +30,10 @@ existing DAG (always the same one, so a change can land within
 is part of what is measured). A random pause of 0 to `period` seconds
 (seeded) precedes each push, so pushes fall at every phase of the sync loop.
 Percentiles are nearest-rank.
+
+Each sample also prints where its time went: push -> git-sync's swap of the
+link to its commit, -> the serialized row's write, and how many other DAGs'
+parses were stored in between (the files re-parsed ahead of it).
 
 Idle cost: after the samples, with nothing pushed, the CPU seconds the dag
 processor (its process and every parser process it forked) uses per minute,
@@ -81,6 +87,13 @@ def platform_settings() -> dict[str, str]:
     config = yaml.safe_load((ROOT / "helm" / "values.yaml").read_text()).get("config", {})
     return {f"{section}.{key}": str(value) for section in SECTIONS
             for key, value in (config.get(section) or {}).items()}
+
+
+def platform_local_settings() -> str:
+    """helm/values.yaml's airflowLocalSettings: the chart renders it (through
+    `tpl`, which leaves text without {{ }} as it is) into a ConfigMap mounted as
+    $AIRFLOW_HOME/config/airflow_local_settings.py in every Airflow container."""
+    return yaml.safe_load((ROOT / "helm" / "values.yaml").read_text()).get("airflowLocalSettings", "")
 
 
 def platform_sync_period() -> int:
@@ -451,6 +464,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="for the first parse and the API server, in s")
     parser.add_argument("--no-repo-dags", action="store_true",
                         help="start the bundle with the benchmark's DAG only, not dags/ (faster)")
+    parser.add_argument("--no-local-settings", action="store_true",
+                        help="without helm/values.yaml's airflowLocalSettings (to compare)")
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -488,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         sync.sync_once()  # the chart's git-sync init container
         home = tmp / "airflow-home"
         home.mkdir()
+        local_settings = "" if args.no_local_settings else platform_local_settings()
+        if local_settings:  # where the chart mounts it; Airflow puts $AIRFLOW_HOME/config on sys.path
+            (home / "config").mkdir()
+            (home / "config" / "airflow_local_settings.py").write_text(local_settings + "\n")
         harness = harness_settings(sync.link / "dags")
         env = airflow_env(home, db, {**settings, **harness})
         af = Airflow(home, env, db)
@@ -513,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{parsed:.0f} s, API up {served:.0f} s later)")
             print("settings: " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items())
                                            if k not in harness))
+            print("airflow_local_settings.py: " + ("helm/values.yaml's airflowLocalSettings"
+                                                   if local_settings else "none"))
             print("replaced by the harness: core.auth_manager (SimpleAuthManager, all admins), "
                   "database.sql_alchemy_conn")
             samples: list[Sample] = []
@@ -539,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(with its parser processes)")
     results["peak_pss_mib"] = memory.peak
     results.update({"airflow": airflow.__version__, "sync_period": period, "settings": settings,
+                    "local_settings": bool(local_settings),
                     "samples": [asdict(s) for s in samples]})
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -1,4 +1,5 @@
-"""Every config.<section>.<key> in helm/*.yaml is a real option of the pinned Airflow.
+"""Every config.<section>.<key> in helm/*.yaml is a real option of the pinned Airflow,
+and airflowLocalSettings imports real modules, in the dag processor only.
 
 Runs in the DAG environment (real Airflow, the image's version), against
 Airflow's own configuration reference, providers included.
@@ -6,6 +7,7 @@ Airflow's own configuration reference, providers included.
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,36 @@ def test_option_exists(source, section, key):
 def test_a_misspelt_option_is_caught():
     reference = retrieve_configuration_description(include_airflow=True, include_providers=True)
     assert "refresh_intervall" not in reference["dag_processor"]["options"]
+
+
+# ------------------------------------------------- airflowLocalSettings
+
+
+def local_settings_imports(argv: list[str]) -> list[str]:
+    """The modules helm/values.yaml's airflowLocalSettings imports when Airflow
+    starts with this argv (it runs at every process's start: recorded, not imported)."""
+    source = yaml.safe_load((HELM / "values.yaml").read_text())["airflowLocalSettings"]
+    fake_sys = type("FakeSys", (), {"argv": argv})
+    imported: list[str] = []
+
+    def record(name, globals=None, locals=None, fromlist=(), level=0):
+        imported.append(name)
+        return fake_sys if name == "sys" else None
+
+    exec(compile(source, "airflow_local_settings.py", "exec"),
+         {"__builtins__": {**vars(builtins), "__import__": record}})
+    return [name for name in imported if name != "sys"]
+
+
+def test_local_settings_pre_import_parser_modules_in_the_dag_processor_only():
+    """The dag processor (`airflow dag-processor`, as the chart starts it)
+    imports what every forked parser would import again (README, "DAG
+    latency"); no other process pays for it."""
+    import importlib.util
+
+    modules = local_settings_imports(["/home/airflow/.local/bin/airflow", "dag-processor"])
+    assert "airflow.sdk.definitions.decorators" in modules  # behind `from airflow.sdk import task`
+    for name in modules:  # real modules of the pinned Airflow and providers
+        assert importlib.util.find_spec(name) is not None, name
+    for other in ("scheduler", "api-server", "triggerer", "tasks", "db"):
+        assert local_settings_imports(["airflow", other]) == [], other

@@ -18,6 +18,7 @@ from components.airflow import (
     LOGS_CONN_ID,
     LOGS_PREFIX,
     PGBOUNCER_CA_FILE,
+    RELEASE,
     SERVICE_ACCOUNTS,
     pgbouncer_checksum,
     static_values,
@@ -169,6 +170,20 @@ def test_airflow_cfg(engine, case):
                          ("dag_processor", "parsing_processes"),
                          ("core", "min_serialized_dag_update_interval")):
         assert cfg[section][key] == shipped[section][key], (section, key)
+
+
+def test_dag_processor_loads_the_shipped_local_settings(case):
+    """helm/values.yaml's airflowLocalSettings (the dag processor's parser
+    pre-imports, README "DAG latency") reaches the dag processor as
+    airflow_local_settings.py on Airflow's config path, unchanged by `tpl`."""
+    _, r = case
+    shipped = static_values(False)["airflowLocalSettings"]
+    assert "import airflow.sdk.definitions.decorators" in shipped
+    assert r.config_map_data(f"{RELEASE}-config", "airflow_local_settings.py") == shipped
+    spec = r.one("Deployment", f"{RELEASE}-dag-processor")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in container(spec, "dag-processor")["volumeMounts"]}
+    mount = mounts["/opt/airflow/config/airflow_local_settings.py"]
+    assert mount["subPath"] == "airflow_local_settings.py"
 
 
 # ----------------------------------------------------------------- secrets
