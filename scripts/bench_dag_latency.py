@@ -16,10 +16,11 @@ What runs, all on this machine:
   helm/values.yaml sets, plus what the chart renders for them (dags_folder,
   the dags-folder bundle), and its airflowLocalSettings installed where the
   chart mounts it ($AIRFLOW_HOME/config/airflow_local_settings.py: the dag
-  processor pre-imports what every parser needs). Two replacements, both printed: the metadata DB
-  URL, and SimpleAuthManager with all users admin instead of FAB, so that the
-  REST API needs no user database (the auth manager is not on the parse path;
-  FAB only adds a permission sync per written DAG).
+  processor pre-imports what every parser needs). Two replacements, both
+  printed: the metadata DB URL, and SimpleAuthManager with all users admin
+  instead of FAB, so that the REST API needs no user database (the auth
+  manager is not on the parse path; FAB only adds a permission sync per
+  written DAG).
 
 Each sample pushes one commit and polls every 0.2 s, from just before
 `git push`, until (1) the latest serialized_dag row of the DAG carries the

@@ -55,6 +55,8 @@ def test_settings_are_the_shipped_ones():
     assert {k.split(".")[0] for k in settings} <= set(bench.SECTIONS)
     pulumi = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert bench.platform_sync_period() == pulumi["dags.syncPeriodSeconds"]["default"]
+    assert bench.platform_local_settings() == yaml.safe_load(
+        (ROOT / "helm" / "values.yaml").read_text())["airflowLocalSettings"]
 
 
 def test_percentile_is_nearest_rank():
@@ -103,6 +105,8 @@ def test_harness_measures_new_and_changed_dags_on_real_airflow(tmp_path):
     assert results["idle_cpu_per_min"] > 0  # the processor re-parses every 3 s
     assert set(results["stages"]) == {"new", "changed"}
     assert 50 < results["peak_pss_mib"] < 4096  # the processor and its parsers, sampled
-    # Everything not overridden is what helm/values.yaml ships.
+    # Everything not overridden is what helm/values.yaml ships, its
+    # airflowLocalSettings included.
     assert results["settings"] == {**bench.platform_settings(), **OVERRIDES}
+    assert results["local_settings"] is True
     assert "changed DAG: REST API" in proc.stdout
