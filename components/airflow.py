@@ -48,9 +48,8 @@ from urllib.parse import unquote, urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-import yaml
 
-from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig, SsoConfig
+from components.config import AIRFLOW_VERSION, AirflowConfig, DagsConfig, SsoConfig, read_yaml
 from components.helm import pinned_release
 from components.iam import Condition, Statement, StatementArgs
 from components.irsa import IrsaRole, IrsaRoleArgs
@@ -175,9 +174,9 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 def static_values(high_availability: bool) -> dict[str, Any]:
     """helm/values.yaml, with helm/values-ha.yaml over it for HA stacks."""
-    values = yaml.safe_load((HELM_DIR / "values.yaml").read_text())
+    values = read_yaml(HELM_DIR / "values.yaml")
     if high_availability:
-        values = deep_merge(values, yaml.safe_load((HELM_DIR / "values-ha.yaml").read_text()))
+        values = deep_merge(values, read_yaml(HELM_DIR / "values-ha.yaml"))
     return values
 
 

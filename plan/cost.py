@@ -27,8 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from components.config import read_yaml
 from plan.engine import REMOTE_PACKAGES, Recording, Resource
 
 PRICES_FILE = Path(__file__).resolve().parent / "prices.yaml"
@@ -88,7 +87,7 @@ class Estimate:
 
 @cache
 def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    return read_yaml(path)
 
 
 # ------------------------------------------------------------------ rules

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from components.config import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -434,7 +435,7 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None,
     A ``secure:`` value of the file, or an override wrapped in :class:`Secret`,
     is a secret key (the offline plan cannot decrypt: it gets OFFLINE_SECRET).
     ``path`` reads another file instead. Raises FileNotFoundError when there is none."""
-    doc = yaml.safe_load((path or root / f"Pulumi.{stack}.yaml").read_text()) or {}
+    doc = read_yaml(path or root / f"Pulumi.{stack}.yaml") or {}
     config = dict(doc.get("config") or {})
     config.update(overrides or {})
     settings, secret = StackSettings(), []
