@@ -367,6 +367,23 @@ def run_dag(dagbag, dag_id: str, *, date: str, conf: dict | None = None, retries
     return states
 
 
+def sns_topic_with_queue(s3, name: str = "alarms"):
+    """An SNS topic on moto (the ``s3`` fixture's server) with an SQS queue
+    subscribed: (topic ARN, a function returning the messages published since)."""
+    import boto3
+    sns = boto3.client("sns", endpoint_url=s3.endpoint, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=s3.endpoint, region_name="us-east-1")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+
+    def received() -> list[str]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["Message"] for m in messages]
+    return topic, received
+
+
 def try_numbers(dag_id: str) -> dict[str, int]:
     """{task_id: try_number} of the DAG's newest run."""
     from airflow.models.dagrun import DagRun

@@ -19,7 +19,7 @@ import secrets
 import pytest
 
 from tests.dags.conftest import STACKEXCHANGE_DATE as DATE
-from tests.dags.conftest import queued_asset_runs, run_asset_triggered, run_dag
+from tests.dags.conftest import queued_asset_runs, run_asset_triggered, run_dag, sns_topic_with_queue
 from tests.dags.databricks_fake import RUN_NOW, Job, databricks_fake
 
 DAG_ID = "stackexchange_to_databricks"
@@ -50,23 +50,6 @@ def databricks(secrets_manager):
         for job in (GOLD_JOB, SLOW_JOB):
             fake.add_job(job)
         yield fake
-
-
-def alarms(s3, name: str):
-    """An SNS topic of its own with an SQS queue subscribed: what the platform's
-    failure notifier published to it."""
-    import boto3
-    sns = boto3.client("sns", endpoint_url=s3.endpoint, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=s3.endpoint, region_name="us-east-1")
-    topic = sns.create_topic(Name=name)["TopicArn"]
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-
-    def received() -> list[str]:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"])["Message"] for m in messages]
-    return topic, received
 
 
 def fast_polling(dag) -> None:
@@ -151,7 +134,7 @@ def test_a_failed_run_fails_the_task_with_its_state_message(stackexchange_transf
     the run's state message and its failed task's error (runs/get-output)."""
     job = databricks.add_job(Job(200, result="FAILED", running_reads=4, state_message=FAILING_STATE,
                                  task_error=TASK_ERROR))
-    topic, received = alarms(s3, "databricks-alarms")
+    topic, received = sns_topic_with_queue(s3, "databricks-alarms")
     monkeypatch.setenv("AIRFLOW_VAR_ALERTS_TOPIC_ARN", topic)
     states = run_dag(dagbag, DAG_ID, date="2026-11-30", conf={"ingest_date": DATE, "job_id": job.job_id},
                      adjust=fast_polling)

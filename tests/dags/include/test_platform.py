@@ -8,6 +8,8 @@ from unittest import mock
 
 from include import platform
 
+from tests.dags.conftest import sns_topic_with_queue
+
 
 def test_run_date_is_the_logical_date_when_there_is_one():
     context = {"logical_date": datetime(2026, 3, 1, 23, 59, tzinfo=UTC),
@@ -43,29 +45,12 @@ def _failure_context():
     return {"ti": ti, "exception": ValueError("boom")}
 
 
-def _topic_with_queue(s3):
-    """An SNS topic on moto with an SQS queue subscribed: what was published."""
-    import boto3
-    sns = boto3.client("sns", endpoint_url=s3.endpoint, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=s3.endpoint, region_name="us-east-1")
-    topic = sns.create_topic(Name="alarms")["TopicArn"]
-    queue = sqs.create_queue(QueueName="alarms")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-
-    def received() -> list[str]:
-        import json
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"])["Message"] for m in messages]
-    return topic, received
-
-
 def test_every_task_gets_the_failure_notifier():
     assert isinstance(platform.DEFAULT_ARGS["on_failure_callback"], platform.PlatformFailureNotifier)
 
 
 def test_a_failure_is_published_to_the_platforms_topic(s3, monkeypatch):
-    topic, received = _topic_with_queue(s3)
+    topic, received = sns_topic_with_queue(s3)
     monkeypatch.setenv("AIRFLOW_VAR_ALERTS_TOPIC_ARN", topic)
     platform.PlatformFailureNotifier().notify(_failure_context())
     (message,) = received()
@@ -73,7 +58,7 @@ def test_a_failure_is_published_to_the_platforms_topic(s3, monkeypatch):
 
 
 def test_without_a_topic_nothing_is_sent(s3, monkeypatch):
-    _, received = _topic_with_queue(s3)
+    _, received = sns_topic_with_queue(s3)
     monkeypatch.delenv("AIRFLOW_VAR_ALERTS_TOPIC_ARN", raising=False)
     with mock.patch("airflow.providers.amazon.aws.notifications.sns.SnsNotifier") as notifier:
         platform.PlatformFailureNotifier().notify(_failure_context())
