@@ -43,6 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pulumi
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -55,8 +57,9 @@ MAX_BUNDLE_BYTES = 2 * 1024 * 1024
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
-class CaBundleError(RuntimeError):
-    """The RDS CA certificate could not be obtained or verified."""
+class CaBundleError(pulumi.RunError):
+    """The RDS CA certificate could not be obtained or verified. A RunError:
+    the CLI prints its message alone, without a Python traceback."""
 
 
 def bundle_url(region: str, base_url: str = TRUSTSTORE) -> str:

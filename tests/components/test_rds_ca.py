@@ -253,3 +253,11 @@ def test_program_cannot_change_where_the_bundle_comes_from():
     assert inspect.signature(rds_ca.ca_certificate).parameters["download"].default is rds_ca.download_bundle
     assert inspect.signature(rds_ca.download_bundle).parameters["base_url"].default == \
         "https://truststore.pki.rds.amazonaws.com"
+
+
+def test_a_bundle_error_stops_the_deployment_with_its_message_alone():
+    # The CLI prints a RunError's message without the Python traceback that
+    # any other exception raised inside the data source's apply would bring.
+    import pulumi
+    error = rds_ca.CaBundleError("eu-west-1-bundle.pem: none of its 3 certificates has that thumbprint")
+    assert isinstance(error, pulumi.RunError)
